@@ -1,0 +1,168 @@
+"""pcs 0.11 command lines as argv lists.
+
+Pure: builds `list[str]`; quoting happens once, where a script is assembled (`plan.py`). Each builder names the
+pcs command it makes; none runs anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+PCS = "pcs"
+# Meta attribute holding a fingerprint of the resource's desired definition: a re-run whose fingerprint matches
+# changes nothing (pcs would rewrite an unchanged resource otherwise). Pacemaker ignores unknown meta attributes.
+SPEC_META = "ha-lb-spec"
+
+
+@dataclass(frozen=True)
+class Op:
+    """A resource operation, e.g. `op monitor interval=10s timeout=20s on-fail=restart`."""
+
+    name: str
+    options: Mapping[str, str]
+
+    def argv(self) -> list[str]:
+        return [self.name, *(f"{k}={v}" for k, v in self.options.items())]
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """A primitive resource (or fencing device when `agent` has no class prefix and `stonith` is set)."""
+
+    id: str
+    agent: str
+    params: Mapping[str, str | None]
+    """Agent parameters; None means 'not set' (an update removes it)."""
+    ops: Sequence[Op] = ()
+    meta: Mapping[str, str] = field(default_factory=dict)
+    clone: bool = False
+    stonith: bool = False
+
+    @property
+    def top_id(self) -> str:
+        """The id constraints and enable/disable name: the clone's for a cloned primitive."""
+        return f"{self.id}-clone" if self.clone else self.id
+
+    def set_params(self) -> list[str]:
+        return [f"{k}={v}" for k, v in self.params.items() if v is not None]
+
+    def ops_argv(self) -> list[str]:
+        out: list[str] = []
+        for op in self.ops:
+            out += ["op", *op.argv()]
+        return out
+
+
+def host_auth(nodes: Sequence[tuple[str, str]], user: str = "hacluster") -> list[str]:
+    """`pcs host auth n1 addr=A ... -u hacluster`: the password is read from stdin, never argv."""
+    argv = [PCS, "host", "auth"]
+    for name, addr in nodes:
+        argv += [name, f"addr={addr}"]
+    return [*argv, "-u", user]
+
+
+def host_deauth(names: Sequence[str]) -> list[str]:
+    return [PCS, "host", "deauth", *names]
+
+
+def cluster_setup(name: str, nodes: Sequence[tuple[str, str]], token_ms: int, corosync_conf: str | None = None) -> list[str]:
+    """`pcs cluster setup NAME n1 addr=A ... transport knet totem token=MS`; knet keeps pcs's default crypto."""
+    argv = [PCS, "cluster", "setup", name]
+    for node, addr in nodes:
+        argv += [node, f"addr={addr}"]
+    argv += ["transport", "knet", "totem", f"token={token_ms}"]
+    if corosync_conf is not None:
+        argv += ["--corosync_conf", corosync_conf]
+    return argv
+
+
+def cluster_start_all(wait_s: int) -> list[str]:
+    return [PCS, "cluster", "start", "--all", f"--wait={wait_s}"]
+
+
+def cluster_enable_all() -> list[str]:
+    return [PCS, "cluster", "enable", "--all"]
+
+
+def cluster_destroy_all() -> list[str]:
+    # --force answers the confirmation pcs asks for when it has no terminal.
+    return [PCS, "cluster", "destroy", "--all", "--force"]
+
+
+def totem_update(token_ms: int | None) -> list[str]:
+    """`pcs cluster config update totem token=MS` (empty value: back to corosync's default)."""
+    return [PCS, "cluster", "config", "update", "totem", f"token={'' if token_ms is None else token_ms}"]
+
+
+def corosync_reload() -> list[str]:
+    return [PCS, "cluster", "reload", "corosync"]
+
+
+def property_set(props: Mapping[str, str]) -> list[str]:
+    return [PCS, "property", "set", *(f"{k}={v}" for k, v in props.items())]
+
+
+def property_unset(names: Sequence[str]) -> list[str]:
+    return [PCS, "property", "unset", *names]
+
+
+def resource_defaults_update(meta: Mapping[str, str]) -> list[str]:
+    """`pcs resource defaults update k=v ...` (an empty value removes the default)."""
+    return [PCS, "resource", "defaults", "update", *(f"{k}={v}" for k, v in meta.items())]
+
+
+def primitive_create(p: Primitive, disabled: bool = False) -> list[str]:
+    kind = "stonith" if p.stonith else "resource"
+    argv = [PCS, kind, "create", p.id, p.agent, *p.set_params(), *p.ops_argv()]
+    if p.meta:
+        argv += ["meta", *(f"{k}={v}" for k, v in p.meta.items())]
+    if p.clone:
+        argv.append("clone")
+    if disabled:
+        argv.append("--disabled")
+    return argv
+
+
+def primitive_update(p: Primitive) -> list[str]:
+    """`pcs resource update`: sets every parameter, removes the unset ones, replaces the listed ops."""
+    kind = "stonith" if p.stonith else "resource"
+    params = [f"{k}={'' if v is None else v}" for k, v in p.params.items()]
+    return [PCS, kind, "update", p.id, *params, *p.ops_argv()]
+
+
+def resource_meta(resource_id: str, meta: Mapping[str, str]) -> list[str]:
+    return [PCS, "resource", "meta", resource_id, *(f"{k}={v}" for k, v in meta.items())]
+
+
+def resource_config(resource_id: str, stonith: bool = False) -> list[str]:
+    return [PCS, "stonith" if stonith else "resource", "config", resource_id]
+
+
+def resource_delete(resource_id: str, stonith: bool = False) -> list[str]:
+    return [PCS, "stonith" if stonith else "resource", "delete", resource_id]
+
+
+def resource_enable(resource_id: str) -> list[str]:
+    return [PCS, "resource", "enable", resource_id]
+
+
+def resource_disable(resource_id: str) -> list[str]:
+    return [PCS, "resource", "disable", resource_id]
+
+
+def colocation_add(cid: str, rsc: str, with_rsc: str, score: str = "INFINITY") -> list[str]:
+    return [PCS, "--", "constraint", "colocation", "add", rsc, "with", with_rsc, score, f"id={cid}"]
+
+
+def order_add(cid: str, first: str, then: str, kind: str = "Mandatory") -> list[str]:
+    return [PCS, "constraint", "order", "start", first, "then", "start", then, f"kind={kind}", f"id={cid}"]
+
+
+def location_add(cid: str, rsc: str, node: str, score: str) -> list[str]:
+    # `--` lets a negative score such as -INFINITY through as a value.
+    return [PCS, "--", "constraint", "location", "add", cid, rsc, node, score]
+
+
+def constraint_delete(cid: str) -> list[str]:
+    return [PCS, "constraint", "delete", cid]

@@ -1,0 +1,483 @@
+"""The HA stack as data: every remote step with its node, scripts, dependencies and replacement keys.
+
+Pure: no Pulumi import. The components turn each `Step` into a `remote.Command`; the offline verifier applies the
+very same CIB scripts to a CIB file with `pcs -f`. Every create script is safe to run twice (check, then act) and
+every delete undoes its create and does nothing when there is nothing to undo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from . import pcs
+from .pcs import Op, Primitive
+from .settings import Settings
+
+HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
+HAPROXY_DIST = "/etc/haproxy/haproxy.cfg.dist"
+NONLOCAL_BIND_DROPIN = "/etc/systemd/system/haproxy.service.d/50-ha-lb-nonlocal-bind.conf"
+COROSYNC_CONF = "/etc/corosync/corosync.conf"
+CLUSTER_START_WAIT_S = 600
+VIP_ID = "vip"
+HAPROXY_ID = "haproxy"
+
+
+class StepKind(str, Enum):
+    """What a step needs to run, which is what decides where the offline verifier can run it."""
+
+    WAIT = "wait"  # waits for a node to be ready; nothing to undo
+    NODE = "node"  # files and users on one node
+    AUTH = "auth"  # pcsd authentication between live nodes
+    CLUSTER = "cluster"  # corosync membership and config on live nodes
+    CIB = "cib"  # an edit of the cluster configuration: runs offline with `pcs -f`
+
+
+class Stdin(str, Enum):
+    """The secret a step reads on stdin (never on its command line or in its environment)."""
+
+    HACLUSTER_PASSWORD = "haclusterPassword"
+    HAPROXY_CFG = "haproxyCfg"
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    """Unique; the Pulumi resource name is derived from it."""
+    node: str
+    """The node the step runs on."""
+    kind: StepKind
+    create: str
+    """Bash body of the create script (see `render_script`)."""
+    delete: str | None
+    depends_on: tuple[str, ...] = ()
+    stdin: Stdin | None = None
+    replace_on: tuple[str, ...] = ()
+    """Values whose change means delete-then-create rather than running `create` again."""
+    owner: str = "cluster"
+    """Which component declares it: "cluster", "vip" or "node"."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+
+    def __post_init__(self) -> None:
+        ids = [s.id for s in self.steps]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate step ids in plan: {ids}")
+        seen: set[str] = set()
+        for s in self.steps:
+            missing = [d for d in s.depends_on if d not in seen]
+            if missing:
+                raise ValueError(f"step {s.id} depends on {missing}, which do not come before it")
+            seen.add(s.id)
+
+    def get(self, step_id: str) -> Step:
+        return next(s for s in self.steps if s.id == step_id)
+
+    def of_kind(self, *kinds: StepKind) -> list[Step]:
+        return [s for s in self.steps if s.kind in kinds]
+
+
+def q(argv: Sequence[str]) -> str:
+    """Quote an argv for bash: the one place values meet a shell."""
+    return shlex.join(argv)
+
+
+def render_script(step: Step, body: str | None = None) -> str:
+    """The full bash script of a step: strict mode, an error line naming step, node and command, then the body."""
+    text = step.create if body is None else body
+    prelude = (
+        "set -euo pipefail\n"
+        f"ha_lb_step={shlex.quote(step.id)} ha_lb_node={shlex.quote(step.node)}\n"
+        "trap 'echo \"ha-lb: step $ha_lb_step on node $ha_lb_node failed (exit $?) at: $BASH_COMMAND\" >&2' ERR\n"
+        'cib_has() { cibadmin --query --xpath "$1" >/dev/null 2>&1; }\n'
+    )
+    return prelude + text
+
+
+def remote_command(script: str, user: str) -> str:
+    """The command line `remote.Command` runs: the script under bash, through sudo unless the user is root."""
+    argv = ["/bin/bash", "-c", script]
+    return q(argv if user == "root" else ["sudo", "-n", *argv])
+
+
+def fingerprint(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# --- script builders -------------------------------------------------------------------------------------------
+
+
+def _xpath_attrs(element: str, attrs: dict[str, str]) -> str:
+    return f"//{element}" + "".join(f"[@{k}='{v}']" for k, v in attrs.items())
+
+
+def ensure_primitive(p: Primitive, disabled: bool = False) -> str:
+    """Create the resource, or update it when its fingerprint differs; a matching fingerprint changes nothing."""
+    spec = fingerprint(pcs.primitive_create(p))
+    tagged = replace(p, meta={**p.meta, pcs.SPEC_META: spec})
+    current = _xpath_attrs(f"primitive[@id='{p.id}']/meta_attributes/nvpair", {"name": pcs.SPEC_META, "value": spec})
+    return (
+        f"if cib_has {shlex.quote(current)}; then\n"
+        f"  echo {shlex.quote(p.id + ': up to date')}\n"
+        f"elif {q(pcs.resource_config(p.id, p.stonith))} >/dev/null 2>&1; then\n"
+        f"  {q(pcs.primitive_update(p))}\n"
+        f"  {q(pcs.resource_meta(p.id, tagged.meta))}\n"
+        "else\n"
+        f"  {q(pcs.primitive_create(tagged, disabled))}\n"
+        "fi\n"
+    )
+
+
+def remove_primitive(p: Primitive) -> str:
+    return (
+        f"if {q(pcs.resource_config(p.id, p.stonith))} >/dev/null 2>&1; then\n"
+        f"  {q(pcs.resource_delete(p.id, p.stonith))}\n"
+        "fi\n"
+    )
+
+
+def ensure_constraint(element: str, attrs: dict[str, str], add_argv: list[str]) -> str:
+    """Add the constraint under its explicit id; one with that id but other content is replaced."""
+    cid = attrs["id"]
+    return (
+        f"if ! cib_has {shlex.quote(_xpath_attrs(element, attrs))}; then\n"
+        f"  if cib_has {shlex.quote(f'//*[@id={chr(39)}{cid}{chr(39)}]')}; then {q(pcs.constraint_delete(cid))}; fi\n"
+        f"  {q(add_argv)}\n"
+        "fi\n"
+    )
+
+
+def remove_constraint(cid: str) -> str:
+    return f"if cib_has {shlex.quote(f'//*[@id={chr(39)}{cid}{chr(39)}]')}; then {q(pcs.constraint_delete(cid))}; fi\n"
+
+
+# --- the plan --------------------------------------------------------------------------------------------------
+
+
+def cluster_identity(s: Settings) -> str:
+    """What a cluster is made of: a change means a new cluster (and a fresh CIB)."""
+    return fingerprint(s.cluster.name, [(n.name, str(n.address)) for n in s.node_list])
+
+
+def vip_primitive(s: Settings) -> Primitive:
+    c = s.cluster
+    return Primitive(
+        id=VIP_ID,
+        agent="ocf:heartbeat:IPaddr2",
+        params={"ip": str(s.vip.address), "cidr_netmask": str(s.vip_prefix), "nic": s.vip_nic},
+        ops=(Op("monitor", {"interval": c.vip_monitor.interval, "timeout": c.vip_monitor.timeout, "on-fail": "restart"}),),
+        meta={"migration-threshold": str(c.migration_threshold), "failure-timeout": c.failure_timeout},
+    )
+
+
+def haproxy_primitive(s: Settings) -> Primitive:
+    c = s.cluster
+    return Primitive(
+        id=HAPROXY_ID,
+        agent="systemd:haproxy",
+        params={},
+        ops=(
+            Op(
+                "monitor",
+                {"interval": c.haproxy_monitor.interval, "timeout": c.haproxy_monitor.timeout, "on-fail": "restart"},
+            ),
+        ),
+        meta={"migration-threshold": str(c.migration_threshold), "failure-timeout": c.failure_timeout},
+        clone=c.placement == "everywhere",
+    )
+
+
+def fence_primitive(name: str, agent: str, node: str, params: dict[str, str]) -> Primitive:
+    return Primitive(
+        id=name,
+        agent=agent,
+        params={**dict(sorted(params.items())), "pcmk_host_list": node},
+        ops=(Op("monitor", {"interval": "60s"}),),
+        stonith=True,
+    )
+
+
+def _wait_script() -> str:
+    return (
+        "# cloud-init finishes the node (packages, users, files) before any cluster step.\n"
+        "rc=0; cloud-init status --wait >/dev/null || rc=$?\n"
+        'if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then\n'
+        '  cloud-init status --long >&2 || :\n'
+        '  echo "ha-lb: cloud-init failed on node $ha_lb_node" >&2; exit 1\n'
+        "fi\n"
+        "# pcsd must answer before `pcs host auth`.\n"
+        "deadline=$((SECONDS + 300))\n"
+        "until curl -sk -o /dev/null https://localhost:2224/; do\n"
+        '  if [ "$SECONDS" -ge "$deadline" ]; then echo "ha-lb: pcsd does not answer on $ha_lb_node:2224" >&2; exit 1; fi\n'
+        "  sleep 0.5\n"
+        "done\n"
+    )
+
+
+def _password_script() -> str:
+    # printf is a bash builtin: the password goes from stdin to chpasswd without touching any argv.
+    return "{ printf 'hacluster:'; cat; printf '\\n'; } | chpasswd\n"
+
+
+def _haproxy_config_script(everywhere: bool) -> str:
+    if everywhere:
+        # Every node runs HAProxy bound to the VIP, which only one node holds: bind must accept a foreign address.
+        # A unit drop-in (not sysctl.d) also works where /proc/sys is read-only outside the service's start.
+        dropin = (
+            f"install -d -m 0755 {shlex.quote(NONLOCAL_BIND_DROPIN.rsplit('/', 1)[0])}\n"
+            "printf '%s\\n' '[Service]' "
+            "'ExecStartPre=/bin/sh -c \"echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind\"' "
+            f"> {NONLOCAL_BIND_DROPIN}.new\n"
+            f"if ! cmp -s {NONLOCAL_BIND_DROPIN}.new {NONLOCAL_BIND_DROPIN}; then\n"
+            f"  mv -f {NONLOCAL_BIND_DROPIN}.new {NONLOCAL_BIND_DROPIN}; systemctl daemon-reload\n"
+            f"else rm -f {NONLOCAL_BIND_DROPIN}.new; fi\n"
+            "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind\n"
+        )
+    else:
+        dropin = f"if [ -e {NONLOCAL_BIND_DROPIN} ]; then rm -f {NONLOCAL_BIND_DROPIN}; systemctl daemon-reload; fi\n"
+    return (
+        f"new=$(mktemp {HAPROXY_CFG}.XXXXXX)\n"
+        "cat > \"$new\"\n"
+        "chgrp haproxy \"$new\"; chmod 0640 \"$new\"\n"
+        "# The new config is checked on the node before it replaces the one HAProxy runs with.\n"
+        'if ! haproxy -c -f "$new" >/dev/null; then\n'
+        '  rm -f "$new"; echo "ha-lb: haproxy -c rejected the new config on $ha_lb_node" >&2; exit 1\n'
+        "fi\n"
+        f"[ -e {HAPROXY_DIST} ] || cp -p {HAPROXY_CFG} {HAPROXY_DIST}\n"
+        f'if cmp -s "$new" {HAPROXY_CFG}; then rm -f "$new"; changed=0; else mv -f "$new" {HAPROXY_CFG}; changed=1; fi\n'
+        f"{dropin}"
+        "# Reload only where HAProxy runs: Pacemaker starts it where it belongs.\n"
+        'if [ "$changed" = 1 ] && systemctl is-active --quiet haproxy; then systemctl reload haproxy; fi\n'
+    )
+
+
+def _haproxy_config_delete() -> str:
+    return (
+        f"if [ -e {HAPROXY_DIST} ]; then mv -f {HAPROXY_DIST} {HAPROXY_CFG}; fi\n"
+        f"if [ -e {NONLOCAL_BIND_DROPIN} ]; then rm -f {NONLOCAL_BIND_DROPIN}; systemctl daemon-reload; fi\n"
+        "if systemctl is-active --quiet haproxy; then systemctl reload haproxy; fi\n"
+    )
+
+
+def _cluster_setup_script(s: Settings, members: list[tuple[str, str]]) -> str:
+    name = s.cluster.name
+    return (
+        f"if [ -f {COROSYNC_CONF} ]; then\n"
+        f"  if ! grep -Eq {shlex.quote(f'^[[:space:]]*cluster_name:[[:space:]]*{name}[[:space:]]*$')} {COROSYNC_CONF}; then\n"
+        f'    echo "ha-lb: $ha_lb_node already belongs to another cluster ({COROSYNC_CONF}); '
+        f'run \\"pcs cluster destroy\\" there first" >&2; exit 1\n'
+        "  fi\n"
+        "else\n"
+        f"  {q(pcs.cluster_setup(name, members, s.cluster.token_ms))}\n"
+        "fi\n"
+        f"{q(pcs.cluster_start_all(CLUSTER_START_WAIT_S))}\n"
+        f"{q(pcs.cluster_enable_all())}\n"
+    )
+
+
+def _totem_script(token_ms: int) -> str:
+    return (
+        "have=$(corosync-cmapctl -g totem.token 2>/dev/null | sed 's/.*= //') || have=\n"
+        f'if [ "$have" != {token_ms} ]; then\n'
+        f"  {q(pcs.totem_update(token_ms))}\n"
+        f"  {q(pcs.corosync_reload())}\n"
+        "fi\n"
+    )
+
+
+def build_plan(s: Settings) -> Plan:
+    """Every step of the HA stack for these settings, in an order that satisfies their dependencies."""
+    nodes = s.node_list
+    first = s.first_node.name
+    members = [(n.name, str(n.address)) for n in nodes]
+    ident = cluster_identity(s)
+    everywhere = s.cluster.placement == "everywhere"
+    steps: list[Step] = []
+
+    for n in nodes:
+        node_key = fingerprint(n.name, str(n.address), n.mac)
+        steps.append(Step(f"wait-{n.name}", n.name, StepKind.WAIT, _wait_script(), None, replace_on=(node_key,), owner="node"))
+        steps.append(
+            Step(
+                f"hacluster-password-{n.name}",
+                n.name,
+                StepKind.NODE,
+                _password_script(),
+                "usermod -p '!' hacluster\n",
+                depends_on=(f"wait-{n.name}",),
+                stdin=Stdin.HACLUSTER_PASSWORD,
+                replace_on=(node_key,),
+                owner="node",
+            )
+        )
+        steps.append(
+            Step(
+                f"haproxy-config-{n.name}",
+                n.name,
+                StepKind.NODE,
+                _haproxy_config_script(everywhere),
+                _haproxy_config_delete(),
+                depends_on=(f"wait-{n.name}",),
+                stdin=Stdin.HAPROXY_CFG,
+                replace_on=(node_key,),
+                owner="node",
+            )
+        )
+
+    deauth = "".join(
+        f"if grep -qF {shlex.quote(json.dumps(name))} /var/lib/pcsd/known-hosts 2>/dev/null; then "
+        f"{q(pcs.host_deauth([name]))}; fi\n"
+        for name, _ in members
+    )
+    steps.append(
+        Step(
+            "host-auth",
+            first,
+            StepKind.AUTH,
+            q(pcs.host_auth(members)) + "\n",
+            deauth,
+            depends_on=tuple(f"{p}-{n.name}" for n in nodes for p in ("wait", "hacluster-password")),
+            stdin=Stdin.HACLUSTER_PASSWORD,
+            replace_on=(ident,),
+        )
+    )
+    steps.append(
+        Step(
+            "cluster-setup",
+            first,
+            StepKind.CLUSTER,
+            _cluster_setup_script(s, members),
+            f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_destroy_all())}; fi\n",
+            depends_on=("host-auth",),
+            replace_on=(ident,),
+        )
+    )
+    steps.append(
+        Step(
+            "cluster-totem",
+            first,
+            StepKind.CLUSTER,
+            _totem_script(s.cluster.token_ms),
+            f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.totem_update(None))}; {q(pcs.corosync_reload())}; fi\n",
+            depends_on=("cluster-setup",),
+            replace_on=(ident,),
+        )
+    )
+
+    fence_ids = []
+    for dev in s.cluster.fencing:
+        p = fence_primitive(dev.name, dev.agent, dev.node, dev.params)
+        cid = f"location-{dev.name}-avoids-{dev.node}"
+        loc = {"id": cid, "rsc": dev.name, "node": dev.node, "score": "-INFINITY"}
+        steps.append(
+            Step(
+                f"fence-{dev.name}",
+                first,
+                StepKind.CIB,
+                # A device never runs on the node it fences: that node cannot be trusted to fence itself.
+                ensure_primitive(p) + ensure_constraint("rsc_location", loc, pcs.location_add(cid, dev.name, dev.node, "-INFINITY")),
+                remove_constraint(cid) + remove_primitive(p),
+                depends_on=("cluster-setup",),
+                replace_on=(ident,),
+            )
+        )
+        fence_ids.append(f"fence-{dev.name}")
+
+    props = {"stonith-enabled": str(s.stonith_enabled).lower(), "no-quorum-policy": s.cluster.no_quorum_policy}
+    steps.append(
+        Step(
+            "cluster-properties",
+            first,
+            StepKind.CIB,
+            q(pcs.property_set(props)) + "\n",
+            q(pcs.property_set({k: "" for k in props})) + "\n",
+            depends_on=("cluster-setup", *fence_ids),
+            replace_on=(ident,),
+        )
+    )
+    steps.append(
+        Step(
+            "resource-defaults",
+            first,
+            StepKind.CIB,
+            q(pcs.resource_defaults_update({"resource-stickiness": str(s.cluster.stickiness)})) + "\n",
+            q(pcs.resource_defaults_update({"resource-stickiness": ""})) + "\n",
+            depends_on=("cluster-setup",),
+            replace_on=(ident,),
+        )
+    )
+
+    vip = vip_primitive(s)
+    steps.append(
+        Step(
+            "vip",
+            first,
+            StepKind.CIB,
+            ensure_primitive(vip),
+            remove_primitive(vip),
+            depends_on=("cluster-properties", "resource-defaults"),
+            replace_on=(ident,),
+            owner="vip",
+        )
+    )
+    hap = haproxy_primitive(s)
+    steps.append(
+        Step(
+            "haproxy-resource",
+            first,
+            StepKind.CIB,
+            # Created stopped: started before its constraints, it could start away from the VIP, fail to bind
+            # and reach fail-count INFINITY there.
+            ensure_primitive(hap, disabled=True),
+            remove_primitive(hap),
+            depends_on=("cluster-properties", "resource-defaults", *(f"haproxy-config-{n.name}" for n in nodes)),
+            replace_on=(ident, s.cluster.placement),
+        )
+    )
+
+    constraint_ids = []
+    if everywhere:
+        # The VIP goes where an HAProxy instance runs; HAProxy is already up on the survivors when the VIP moves.
+        col = {"id": "colocation-vip-with-haproxy-clone", "rsc": VIP_ID, "with-rsc": hap.top_id, "score": "INFINITY"}
+        # Optional: order the first start only; a restart of one instance must not restart the VIP.
+        order = {"id": "order-haproxy-clone-then-vip", "first": hap.top_id, "then": VIP_ID, "kind": "Optional"}
+    else:
+        col = {"id": "colocation-haproxy-with-vip", "rsc": HAPROXY_ID, "with-rsc": VIP_ID, "score": "INFINITY"}
+        order = {"id": "order-vip-then-haproxy", "first": VIP_ID, "then": HAPROXY_ID, "kind": "Mandatory"}
+    order_attrs = {**order, "first-action": "start", "then-action": "start"}
+    for element, attrs, argv in (
+        ("rsc_colocation", col, pcs.colocation_add(col["id"], col["rsc"], col["with-rsc"], col["score"])),
+        ("rsc_order", order_attrs, pcs.order_add(order["id"], order["first"], order["then"], order["kind"])),
+    ):
+        steps.append(
+            Step(
+                attrs["id"],
+                first,
+                StepKind.CIB,
+                ensure_constraint(element, attrs, argv),
+                remove_constraint(attrs["id"]),
+                depends_on=("vip", "haproxy-resource"),
+                replace_on=(ident,),
+            )
+        )
+        constraint_ids.append(attrs["id"])
+
+    steps.append(
+        Step(
+            "haproxy-enable",
+            first,
+            StepKind.CIB,
+            q(pcs.resource_enable(hap.top_id)) + "\n",
+            f"if {q(pcs.resource_config(hap.top_id))} >/dev/null 2>&1; then {q(pcs.resource_disable(hap.top_id))}; fi\n",
+            depends_on=tuple(constraint_ids),
+            replace_on=(ident, s.cluster.placement),
+        )
+    )
+    return Plan(tuple(steps))

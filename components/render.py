@@ -1,0 +1,109 @@
+"""Rendering of the files a node receives: cloud-init user-data, meta-data, network-config, haproxy.cfg.
+
+Pure and deterministic (no timestamps, stable order): unchanged settings render the same bytes, so Pulumi sees
+no change.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+
+from .settings import Node, Settings
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+# Packages every node needs; the lab's node image is built from this list too.
+BASE_PACKAGES = (
+    "pacemaker",
+    "pacemaker-cli-utils",
+    "corosync",
+    "pcs",
+    "haproxy",
+    "resource-agents",
+    "curl",
+    "sudo",
+)
+
+# The stats password lands in `stats auth user:password`, an unquoted HAProxy word.
+_STATS_PASSWORD = re.compile(r"^[A-Za-z0-9._~!@%^*+=,;?-]{8,128}$")
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+def node_packages(s: Settings) -> list[str]:
+    """Debian packages a node installs: the cluster stack plus what the fencing agents and the user ask for."""
+    agents = {d.agent for d in s.cluster.fencing}
+    extra = []
+    if "fence_xvm" in agents:
+        extra.append("fence-virt")
+    if agents - {"fence_xvm"}:
+        extra.append("fence-agents")
+    return [*BASE_PACKAGES, *extra, *(p for p in s.cloud_init.extra_packages if p not in BASE_PACKAGES)]
+
+
+def render_user_data(s: Settings, node: Node, admin_public_key: str) -> str:
+    """cloud-init user-data: admin user and keys, packages, /etc/hosts, optional SSH CA, cluster services off."""
+    keys = [admin_public_key.strip(), *(k.strip() for k in s.ssh.authorized_keys)]
+    return _env.get_template("user-data.yaml.j2").render(
+        node=node,
+        nodes=s.node_list,
+        cluster_name=s.cluster.name,
+        admin_user=s.ssh.user,
+        authorized_keys=list(dict.fromkeys(keys)),
+        timezone=s.cloud_init.timezone,
+        locale=s.cloud_init.locale,
+        package_update=s.cloud_init.package_update,
+        package_upgrade=s.cloud_init.package_upgrade,
+        packages=node_packages(s),
+        ssh_ca_public_key=s.ssh.ca_public_key.strip() if s.ssh.ca_public_key else None,
+    )
+
+
+def render_meta_data(s: Settings, node: Node) -> str:
+    """NoCloud meta-data; the instance id is stable so a new ISO alone does not re-run cloud-init."""
+    return _env.get_template("meta-data.yaml.j2").render(node=node, instance_id=f"{s.cluster.name}-{node.name}")
+
+
+def render_network_config(s: Settings, node: Node) -> str:
+    """Network config v2: the static address on the NIC matched by the node's MAC."""
+    return _env.get_template("network-config.yaml.j2").render(
+        node=node,
+        interface=s.network.interface,
+        prefix=s.network.cidr.prefixlen,
+        gateway=s.gateway,
+        dns=s.dns_servers,
+        domain=s.network.domain,
+    )
+
+
+def check_stats_password(password: str) -> None:
+    """Refuse a stats password HAProxy cannot take as one word, without ever showing it."""
+    if not _STATS_PASSWORD.match(password):
+        raise ValueError(
+            "ha-lb:statsPassword: must be 8-128 characters of letters, digits and ._~!@%^*+=,;?- "
+            "(no spaces, quotes, '#', '$' or backslashes): set another with `pulumi config set --secret`"
+        )
+
+
+def render_haproxy_cfg(s: Settings, stats_password: str) -> str:
+    """haproxy.cfg: frontends and the stats page bound to the VIP, backends with health checks."""
+    check_stats_password(stats_password)
+    h = s.haproxy
+    return _env.get_template("haproxy.cfg.j2").render(
+        cluster_name=s.cluster.name,
+        vip=s.vip.address,
+        maxconn=h.maxconn,
+        timeouts=h.timeouts,
+        frontends=h.frontends,
+        backends=h.backends,
+        stats=h.stats,
+        stats_password=stats_password,
+    )

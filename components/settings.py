@@ -46,7 +46,10 @@ class Model(BaseModel):
 
 
 class LibvirtNetwork(Model):
-    """Where node NICs attach: an existing libvirt network, a host bridge, or a NAT network the stack creates."""
+    """Where node NICs attach: an existing libvirt network, a host bridge, or a NAT network the stack creates.
+
+    One of the three; with none set, the existing network `default`.
+    """
 
     name: str | None = "default"
     """An existing libvirt network."""
@@ -326,6 +329,10 @@ def load_settings(raw: Mapping[str, Any]) -> Settings:
                 msg = "unknown key: remove it or check its spelling against the README's config reference"
             elif e["type"] == "missing":
                 msg = "required: set it in the stack file"
+            elif e["type"] == "ip_v4_network":
+                msg = "not an IPv4 network: write the network address with its prefix, like 192.168.122.0/24"
+            elif e["type"] == "ip_v4_address":
+                msg = "not an IPv4 address: write four numbers 0-255, like 192.168.122.100"
             problems.append(f"{_key(e['loc'])}: {msg}")
         raise SettingsError(problems) from None
     problems = check_settings(settings)
@@ -423,11 +430,9 @@ def check_settings(s: Settings) -> list[str]:
                 if not re.match(r"^[a-z][a-z0-9_-]*$", param):
                     p.append(f"{k}cluster.fencing[{i}].params: {param!r} is not an agent parameter name")
     lib = s.libvirt.network
-    if sum([lib.name is not None and not lib.create and lib.bridge is None, lib.bridge is not None, lib.create]) != 1:
-        p.append(
-            f"{k}libvirt.network: set exactly one of name (an existing network), bridge, or create: true "
-            "(give name: null with bridge or create)"
-        )
+    chosen = ["name" in lib.model_fields_set and lib.name is not None, lib.bridge is not None, lib.create]
+    if sum(chosen) > 1:
+        p.append(f"{k}libvirt.network: set one of name (an existing network), bridge, or create: true, not several")
     if s.cluster.stonith is True and not s.cluster.fencing:
         p.append(
             f"{k}cluster.stonith: true with no cluster.fencing devices: Pacemaker would start no resource; "

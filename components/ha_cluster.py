@@ -1,0 +1,104 @@
+"""The HA stack on the nodes: every step of the plan as a remote command, in dependency order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+from pulumi_command import remote
+
+from .floating_ip import FloatingIp, FloatingIpArgs
+from .plan import Plan, Stdin, Step, StepKind
+from .remote_step import SshTarget, StepOptions, declare_step
+from .settings import Settings
+from .vm import ClusterNode
+
+
+@dataclass
+class HaClusterArgs:
+    settings: Settings
+    plan: Plan
+    """The steps to declare (`build_plan(settings)`)."""
+    nodes: dict[str, ClusterNode]
+    """The VMs by node name."""
+    ssh_private_key: pulumi.Output[str]
+    hacluster_password: pulumi.Output[str]
+    haproxy_cfg: pulumi.Output[str]
+    """Rendered haproxy.cfg (secret: it holds the stats password)."""
+
+
+class HaCluster(pulumi.ComponentResource):
+    """Corosync/Pacemaker cluster formed with pcs, the floating IP, and HAProxy as a cluster resource."""
+
+    cluster_name: pulumi.Output[str]
+    vip: pulumi.Output[str]
+    stats_url: pulumi.Output[str]
+    node_names: pulumi.Output[list[str]]
+    node_addresses: pulumi.Output[dict[str, str]]
+    floating_ip: FloatingIp
+    steps: dict[str, remote.Command]
+    """Every declared step by plan id."""
+
+    def __init__(self, name: str, args: HaClusterArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("ha-lb:cluster:HaCluster", name, None, opts)
+        s = args.settings
+        targets = {
+            n.name: SshTarget(str(n.address), s.ssh.user, s.ssh.port, args.ssh_private_key) for n in s.node_list
+        }
+        stdin = {Stdin.HACLUSTER_PASSWORD: args.hacluster_password, Stdin.HAPROXY_CFG: args.haproxy_cfg}
+        self.steps = {}
+        for step in args.plan.steps:
+            vm = args.nodes[step.node]
+            deps: list[pulumi.Resource] = [self.steps[d] for d in step.depends_on]
+            if step.kind is StepKind.WAIT:
+                deps.append(vm.domain)
+            if step.owner == "vip":
+                self.floating_ip = FloatingIp(
+                    f"{name}-vip",
+                    FloatingIpArgs(
+                        step=step,
+                        target=targets[step.node],
+                        address=str(s.vip.address),
+                        prefix=s.vip_prefix,
+                        depends_on=deps,
+                        deleted_with=vm.domain,
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                self.steps[step.id] = self.floating_ip.command
+                continue
+            self.steps[step.id] = declare_step(
+                name,
+                step,
+                targets[step.node],
+                StepOptions(
+                    parent=self,
+                    depends_on=deps,
+                    stdin=stdin[step.stdin] if step.stdin else None,
+                    deleted_with=vm.domain,
+                    extra_triggers=_node_triggers(step, vm),
+                ),
+            )
+        stats = s.haproxy.stats
+        self.cluster_name = pulumi.Output.from_input(s.cluster.name)
+        self.vip = self.floating_ip.address
+        self.stats_url = pulumi.Output.from_input(f"http://{s.vip.address}:{stats.port}{stats.uri}")
+        self.node_names = pulumi.Output.from_input([n.name for n in s.node_list])
+        self.node_addresses = pulumi.Output.from_input({n.name: str(n.address) for n in s.node_list})
+        self.register_outputs(
+            {
+                "clusterName": self.cluster_name,
+                "vip": self.vip,
+                "statsUrl": self.stats_url,
+                "nodeNames": self.node_names,
+                "nodeAddresses": self.node_addresses,
+            }
+        )
+
+
+def _node_triggers(step: Step, vm: ClusterNode) -> list[pulumi.Input[str]]:
+    """A step on one node runs afresh on a new VM of that node."""
+    if step.kind in (StepKind.WAIT, StepKind.NODE):
+        return [vm.domain.id]
+    return []

@@ -1,0 +1,66 @@
+"""The whole stack from validated settings: secrets, hypervisor objects, node VMs, then the HA cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from .ha_cluster import HaCluster, HaClusterArgs
+from .hypervisors import Hypervisors, HypervisorsArgs
+from .plan import build_plan
+from .render import render_haproxy_cfg, render_meta_data, render_network_config, render_user_data
+from .secrets import ClusterSecrets, ClusterSecretsArgs
+from .settings import Node, Settings
+from .vm import ClusterNode, ClusterNodeArgs
+
+
+def build_stack(s: Settings, secret_args: ClusterSecretsArgs) -> dict[str, Any]:
+    """Declare every resource; return the stack outputs."""
+    secrets = ClusterSecrets("secrets", secret_args)
+    hosts = Hypervisors("hypervisors", HypervisorsArgs(settings=s))
+
+    def user_data(node: Node) -> pulumi.Output[str]:
+        return secrets.ssh_public_key.apply(lambda key: render_user_data(s, node, key))
+
+    nodes = {
+        n.name: ClusterNode(
+            n.name,
+            ClusterNodeArgs(
+                node=n,
+                cluster_name=s.cluster.name,
+                pool=s.libvirt.pool,
+                base_volume=hosts.base_volumes[n.host_uri],
+                provider=hosts.providers[n.host_uri],
+                network_name=hosts.network_name,
+                bridge=s.libvirt.network.bridge,
+                user_data=user_data(n),
+                meta_data=render_meta_data(s, n),
+                network_config=render_network_config(s, n),
+            ),
+        )
+        for n in s.node_list
+    }
+    cluster = HaCluster(
+        "cluster",
+        HaClusterArgs(
+            settings=s,
+            plan=build_plan(s),
+            nodes=nodes,
+            ssh_private_key=secrets.ssh_private_key,
+            hacluster_password=secrets.hacluster_password,
+            haproxy_cfg=secrets.stats_password.apply(lambda pw: render_haproxy_cfg(s, pw)),
+        ),
+    )
+    return {
+        "clusterName": cluster.cluster_name,
+        "vip": cluster.vip,
+        "statsUrl": cluster.stats_url,
+        "statsUser": s.haproxy.stats.user,
+        "nodes": cluster.node_addresses,
+        "sshUser": s.ssh.user,
+        "placement": s.cluster.placement,
+        "haclusterPassword": secrets.hacluster_password,
+        "statsPassword": secrets.stats_password,
+        "sshPrivateKey": secrets.ssh_private_key,
+    }

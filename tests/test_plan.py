@@ -1,0 +1,100 @@
+"""The plan of steps: order, dependencies, kinds, secrets kept off command lines, and placements."""
+
+from typing import Any
+
+import pytest
+
+from components.plan import Plan, Stdin, StepKind, build_plan, remote_command, render_script
+from components.settings import load_settings
+
+
+def plan_for(**cluster: Any) -> Plan:
+    nodes = cluster.pop("nodes", 2)
+    return build_plan(load_settings({"vip": {"address": "10.0.0.100"}, "network": {"cidr": "10.0.0.0/24"}, "nodes": {"count": nodes}, "cluster": cluster}))
+
+
+def deps_closure(plan: Plan, step_id: str) -> set[str]:
+    out: set[str] = set()
+    todo = [step_id]
+    while todo:
+        for d in plan.get(todo.pop()).depends_on:
+            if d not in out:
+                out.add(d)
+                todo.append(d)
+    return out
+
+
+@pytest.mark.parametrize("nodes", [2, 3, 5])
+def test_per_node_steps_and_one_time_steps_on_the_first_node(nodes: int) -> None:
+    plan = plan_for(nodes=nodes)
+    for prefix in ("wait", "hacluster-password", "haproxy-config"):
+        assert [s.node for s in plan.steps if s.id.startswith(prefix + "-")] == [f"lb{i}" for i in range(1, nodes + 1)]
+    assert {s.node for s in plan.of_kind(StepKind.AUTH, StepKind.CLUSTER, StepKind.CIB)} == {"lb1"}
+
+
+def test_dependencies_put_the_vip_after_cluster_start_and_enable_after_constraints() -> None:
+    plan = plan_for()
+    assert {"cluster-setup", "host-auth", "cluster-properties"} <= deps_closure(plan, "vip")
+    assert {"colocation-haproxy-with-vip", "order-vip-then-haproxy"} == set(plan.get("haproxy-enable").depends_on)
+    assert {"haproxy-config-lb1", "haproxy-config-lb2"} <= set(plan.get("haproxy-resource").depends_on)
+    assert {"hacluster-password-lb1", "hacluster-password-lb2"} <= set(plan.get("host-auth").depends_on)
+
+
+def test_every_step_but_waits_has_a_delete() -> None:
+    for step in plan_for().steps:
+        assert (step.delete is None) == (step.kind is StepKind.WAIT), step.id
+
+
+def test_secrets_travel_on_stdin_only() -> None:
+    plan = plan_for()
+    assert {s.id for s in plan.steps if s.stdin is Stdin.HACLUSTER_PASSWORD} == {"host-auth", "hacluster-password-lb1", "hacluster-password-lb2"}
+    assert plan.get("host-auth").create.rstrip().endswith("-u hacluster")
+    for step in plan.steps:
+        for line in (step.create + (step.delete or "")).splitlines():
+            if "pcs " in line:
+                assert not {"-p", "--password"} & set(line.split()), line
+
+
+def test_haproxy_is_created_disabled_and_constraints_have_explicit_ids() -> None:
+    plan = plan_for()
+    assert "--disabled" in plan.get("haproxy-resource").create
+    assert "id=colocation-haproxy-with-vip" in plan.get("colocation-haproxy-with-vip").create
+    assert "pcs resource enable haproxy" in plan.get("haproxy-enable").create
+
+
+def test_everywhere_placement_clones_haproxy_and_colocates_the_vip_with_it() -> None:
+    plan = plan_for(placement="everywhere")
+    assert " clone " in plan.get("haproxy-resource").create
+    assert "colocation add vip with haproxy-clone INFINITY" in plan.get("colocation-vip-with-haproxy-clone").create
+    assert "kind=Optional" in plan.get("order-haproxy-clone-then-vip").create
+    assert "ip_nonlocal_bind" in plan.get("haproxy-config-lb1").create
+    assert "ip_nonlocal_bind" not in plan_for().get("haproxy-config-lb1").create
+
+
+def test_fencing_devices_avoid_the_node_they_fence_and_come_before_stonith_is_enabled() -> None:
+    plan = plan_for(fencing=[{"name": "fence-lb1", "agent": "fence_xvm", "node": "lb1", "params": {"plug": "c-lb1"}}])
+    step = plan.get("fence-fence-lb1")
+    assert "pcmk_host_list=lb1" in step.create and "location add location-fence-lb1-avoids-lb1 fence-lb1 lb1 -INFINITY" in step.create
+    assert "fence-fence-lb1" in plan.get("cluster-properties").depends_on
+    assert "stonith-enabled=true" in plan.get("cluster-properties").create
+
+
+def test_cluster_setup_uses_knet_token_and_addresses() -> None:
+    create = plan_for(token_ms=1000).get("cluster-setup").create
+    assert "pcs cluster setup ha-lb lb1 addr=10.0.0.11 lb2 addr=10.0.0.12 transport knet totem token=1000" in create
+    assert "--name" not in create and "pcs cluster auth" not in create
+
+
+def test_replacement_keys_change_with_membership_and_placement_only() -> None:
+    base = plan_for()
+    assert base.get("vip").replace_on == plan_for(token_ms=1000).get("vip").replace_on
+    assert base.get("vip").replace_on != plan_for(nodes=3).get("vip").replace_on
+    assert base.get("haproxy-resource").replace_on != plan_for(placement="everywhere").get("haproxy-resource").replace_on
+
+
+def test_scripts_run_strict_and_name_step_and_node_on_error() -> None:
+    step = plan_for().get("vip")
+    script = render_script(step)
+    assert script.startswith("set -euo pipefail\n") and "ha_lb_step=vip ha_lb_node=lb1" in script
+    assert remote_command(script, "debian").startswith("sudo -n /bin/bash -c ")
+    assert remote_command(script, "root").startswith("/bin/bash -c ")

@@ -43,9 +43,7 @@ class HaCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: HaClusterArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("ha-lb:cluster:HaCluster", name, None, opts)
         s = args.settings
-        targets = {
-            n.name: SshTarget(str(n.address), s.ssh.user, s.ssh.port, args.ssh_private_key) for n in s.node_list
-        }
+        targets = {n.name: SshTarget(str(n.address), s.ssh.user, s.ssh.port, args.ssh_private_key) for n in s.node_list}
         stdin = {Stdin.HACLUSTER_PASSWORD: args.hacluster_password, Stdin.HAPROXY_CFG: args.haproxy_cfg}
         self.steps = {}
         for step in args.plan.steps:
@@ -55,7 +53,7 @@ class HaCluster(pulumi.ComponentResource):
                 deps.append(vm.domain)
             if step.owner == "vip":
                 self.floating_ip = FloatingIp(
-                    f"{name}-vip",
+                    f"{name}-floating-ip",
                     FloatingIpArgs(
                         step=step,
                         target=targets[step.node],

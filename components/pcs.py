@@ -66,7 +66,9 @@ def host_deauth(names: Sequence[str]) -> list[str]:
     return [PCS, "host", "deauth", *names]
 
 
-def cluster_setup(name: str, nodes: Sequence[tuple[str, str]], token_ms: int, corosync_conf: str | None = None) -> list[str]:
+def cluster_setup(
+    name: str, nodes: Sequence[tuple[str, str]], token_ms: int, corosync_conf: str | None = None
+) -> list[str]:
     """`pcs cluster setup NAME n1 addr=A ... transport knet totem token=MS`; knet keeps pcs's default crypto."""
     argv = [PCS, "cluster", "setup", name]
     for node, addr in nodes:

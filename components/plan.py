@@ -12,7 +12,7 @@ import json
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from enum import Enum
+from enum import StrEnum
 
 from . import pcs
 from .pcs import Op, Primitive
@@ -27,7 +27,7 @@ VIP_ID = "vip"
 HAPROXY_ID = "haproxy"
 
 
-class StepKind(str, Enum):
+class StepKind(StrEnum):
     """What a step needs to run, which is what decides where the offline verifier can run it."""
 
     WAIT = "wait"  # waits for a node to be ready; nothing to undo
@@ -37,7 +37,7 @@ class StepKind(str, Enum):
     CIB = "cib"  # an edit of the cluster configuration: runs offline with `pcs -f`
 
 
-class Stdin(str, Enum):
+class Stdin(StrEnum):
     """The secret a step reads on stdin (never on its command line or in its environment)."""
 
     HACLUSTER_PASSWORD = "haclusterPassword"
@@ -172,7 +172,9 @@ def vip_primitive(s: Settings) -> Primitive:
         id=VIP_ID,
         agent="ocf:heartbeat:IPaddr2",
         params={"ip": str(s.vip.address), "cidr_netmask": str(s.vip_prefix), "nic": s.vip_nic},
-        ops=(Op("monitor", {"interval": c.vip_monitor.interval, "timeout": c.vip_monitor.timeout, "on-fail": "restart"}),),
+        ops=(
+            Op("monitor", {"interval": c.vip_monitor.interval, "timeout": c.vip_monitor.timeout, "on-fail": "restart"}),
+        ),
         meta={"migration-threshold": str(c.migration_threshold), "failure-timeout": c.failure_timeout},
     )
 
@@ -209,13 +211,15 @@ def _wait_script() -> str:
         "# cloud-init finishes the node (packages, users, files) before any cluster step.\n"
         "rc=0; cloud-init status --wait >/dev/null || rc=$?\n"
         'if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then\n'
-        '  cloud-init status --long >&2 || :\n'
+        "  cloud-init status --long >&2 || :\n"
         '  echo "ha-lb: cloud-init failed on node $ha_lb_node" >&2; exit 1\n'
         "fi\n"
         "# pcsd must answer before `pcs host auth`.\n"
         "deadline=$((SECONDS + 300))\n"
         "until curl -sk -o /dev/null https://localhost:2224/; do\n"
-        '  if [ "$SECONDS" -ge "$deadline" ]; then echo "ha-lb: pcsd does not answer on $ha_lb_node:2224" >&2; exit 1; fi\n'
+        '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
+        '    echo "ha-lb: pcsd does not answer on $ha_lb_node:2224" >&2; exit 1\n'
+        "  fi\n"
         "  sleep 0.5\n"
         "done\n"
     )
@@ -244,14 +248,15 @@ def _haproxy_config_script(everywhere: bool) -> str:
         dropin = f"if [ -e {NONLOCAL_BIND_DROPIN} ]; then rm -f {NONLOCAL_BIND_DROPIN}; systemctl daemon-reload; fi\n"
     return (
         f"new=$(mktemp {HAPROXY_CFG}.XXXXXX)\n"
-        "cat > \"$new\"\n"
-        "chgrp haproxy \"$new\"; chmod 0640 \"$new\"\n"
+        'cat > "$new"\n'
+        'chgrp haproxy "$new"; chmod 0640 "$new"\n'
         "# The new config is checked on the node before it replaces the one HAProxy runs with.\n"
         'if ! haproxy -c -f "$new" >/dev/null; then\n'
         '  rm -f "$new"; echo "ha-lb: haproxy -c rejected the new config on $ha_lb_node" >&2; exit 1\n'
         "fi\n"
         f"[ -e {HAPROXY_DIST} ] || cp -p {HAPROXY_CFG} {HAPROXY_DIST}\n"
-        f'if cmp -s "$new" {HAPROXY_CFG}; then rm -f "$new"; changed=0; else mv -f "$new" {HAPROXY_CFG}; changed=1; fi\n'
+        f'if cmp -s "$new" {HAPROXY_CFG}; then rm -f "$new"; changed=0\n'
+        f'else mv -f "$new" {HAPROXY_CFG}; changed=1; fi\n'
         f"{dropin}"
         "# Reload only where HAProxy runs: Pacemaker starts it where it belongs.\n"
         'if [ "$changed" = 1 ] && systemctl is-active --quiet haproxy; then systemctl reload haproxy; fi\n'
@@ -268,9 +273,10 @@ def _haproxy_config_delete() -> str:
 
 def _cluster_setup_script(s: Settings, members: list[tuple[str, str]]) -> str:
     name = s.cluster.name
+    ours = shlex.quote(f"^[[:space:]]*cluster_name:[[:space:]]*{name}[[:space:]]*$")
     return (
         f"if [ -f {COROSYNC_CONF} ]; then\n"
-        f"  if ! grep -Eq {shlex.quote(f'^[[:space:]]*cluster_name:[[:space:]]*{name}[[:space:]]*$')} {COROSYNC_CONF}; then\n"
+        f"  if ! grep -Eq {ours} {COROSYNC_CONF}; then\n"
         f'    echo "ha-lb: $ha_lb_node already belongs to another cluster ({COROSYNC_CONF}); '
         f'run \\"pcs cluster destroy\\" there first" >&2; exit 1\n'
         "  fi\n"
@@ -303,7 +309,9 @@ def build_plan(s: Settings) -> Plan:
 
     for n in nodes:
         node_key = fingerprint(n.name, str(n.address), n.mac)
-        steps.append(Step(f"wait-{n.name}", n.name, StepKind.WAIT, _wait_script(), None, replace_on=(node_key,), owner="node"))
+        steps.append(
+            Step(f"wait-{n.name}", n.name, StepKind.WAIT, _wait_script(), None, replace_on=(node_key,), owner="node")
+        )
         steps.append(
             Step(
                 f"hacluster-password-{n.name}",
@@ -382,7 +390,8 @@ def build_plan(s: Settings) -> Plan:
                 first,
                 StepKind.CIB,
                 # A device never runs on the node it fences: that node cannot be trusted to fence itself.
-                ensure_primitive(p) + ensure_constraint("rsc_location", loc, pcs.location_add(cid, dev.name, dev.node, "-INFINITY")),
+                ensure_primitive(p)
+                + ensure_constraint("rsc_location", loc, pcs.location_add(cid, dev.name, dev.node, "-INFINITY")),
                 remove_constraint(cid) + remove_primitive(p),
                 depends_on=("cluster-setup",),
                 replace_on=(ident,),
@@ -475,7 +484,8 @@ def build_plan(s: Settings) -> Plan:
             first,
             StepKind.CIB,
             q(pcs.resource_enable(hap.top_id)) + "\n",
-            f"if {q(pcs.resource_config(hap.top_id))} >/dev/null 2>&1; then {q(pcs.resource_disable(hap.top_id))}; fi\n",
+            f"if {q(pcs.resource_config(hap.top_id))} >/dev/null 2>&1; then\n"
+            f"  {q(pcs.resource_disable(hap.top_id))}\nfi\n",
             depends_on=tuple(constraint_ids),
             replace_on=(ident, s.cluster.placement),
         )

@@ -344,9 +344,7 @@ def load_settings(raw: Mapping[str, Any]) -> Settings:
 def check_unknown_keys(keys: Iterable[str]) -> list[str]:
     """Problems for config keys of the project namespace that this program does not read."""
     known = set(SETTINGS_KEYS) | set(SECRET_KEYS)
-    return [
-        f"{PROJECT}:{k}: unknown key: the program reads {', '.join(sorted(known))}" for k in keys if k not in known
-    ]
+    return [f"{PROJECT}:{k}: unknown key: the program reads {', '.join(sorted(known))}" for k in keys if k not in known]
 
 
 def _check_address(key: str, addr: ipaddress.IPv4Address, s: Settings) -> list[str]:
@@ -425,7 +423,10 @@ def check_settings(s: Settings) -> list[str]:
         names = {x.name for x in nodes}
         for i, dev in enumerate(s.cluster.fencing):
             if dev.node not in names:
-                p.append(f"{k}cluster.fencing[{i}].node: {dev.node!r} is not a node of this stack ({', '.join(sorted(names))})")
+                p.append(
+                    f"{k}cluster.fencing[{i}].node: {dev.node!r} is not a node of this stack "
+                    f"({', '.join(sorted(names))})"
+                )
             for param in dev.params:
                 if not re.match(r"^[a-z][a-z0-9_-]*$", param):
                     p.append(f"{k}cluster.fencing[{i}].params: {param!r} is not an agent parameter name")
@@ -443,12 +444,12 @@ def check_settings(s: Settings) -> list[str]:
             p.append(f"{k}cluster.fencing: {times} devices are named {dup}: names must be unique")
 
     # SSH.
-    for i, key in enumerate(s.ssh.authorized_keys):
-        if not _SSH_PUBLIC_KEY.match(key.strip()):
-            p.append(f"{k}ssh.authorizedKeys[{i}]: not an OpenSSH public key (\"ssh-ed25519 AAAA... comment\")")
-    for field, value in (("publicKey", s.ssh.public_key), ("caPublicKey", s.ssh.ca_public_key)):
-        if value is not None and not _SSH_PUBLIC_KEY.match(value.strip()):
-            p.append(f"{k}ssh.{field}: not an OpenSSH public key (\"ssh-ed25519 AAAA... comment\")")
+    for i, pubkey in enumerate(s.ssh.authorized_keys):
+        if not _SSH_PUBLIC_KEY.match(pubkey.strip()):
+            p.append(f'{k}ssh.authorizedKeys[{i}]: not an OpenSSH public key ("ssh-ed25519 AAAA... comment")')
+    for name, given in (("publicKey", s.ssh.public_key), ("caPublicKey", s.ssh.ca_public_key)):
+        if given is not None and not _SSH_PUBLIC_KEY.match(given.strip()):
+            p.append(f'{k}ssh.{name}: not an OpenSSH public key ("ssh-ed25519 AAAA... comment")')
 
     p.extend(_check_haproxy(s))
     return p
@@ -472,7 +473,9 @@ def _check_haproxy(s: Settings) -> list[str]:
         if b is None:
             p.append(f"{k}frontends[{i}].backend: no backend named {f.backend!r}: add it to haproxy.backends")
         elif b.mode != f.mode:
-            p.append(f"{k}frontends[{i}].mode: {f.mode} frontend {f.name} uses {b.mode} backend {b.name}: make them match")
+            p.append(
+                f"{k}frontends[{i}].mode: {f.mode} frontend {f.name} uses {b.mode} backend {b.name}: make them match"
+            )
     for i, b in enumerate(h.backends):
         if not b.servers:
             p.append(f"{k}backends[{i}].servers: backend {b.name} has no servers: list at least one host:port")

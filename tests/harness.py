@@ -60,7 +60,9 @@ def unwrap(value: Any) -> Any:
 class ProgramMocks(pulumi.runtime.Mocks):
     """Provider stand-ins: ids from names, generated secrets with recognisable values."""
 
-    def __init__(self, unknown_ids: bool = False, on_resource: Optional[Callable[[pmocks.MockResourceArgs], None]] = None):
+    def __init__(
+        self, unknown_ids: bool = False, on_resource: Optional[Callable[[pmocks.MockResourceArgs], None]] = None
+    ):
         self.unknown_ids = unknown_ids
         self.on_resource = on_resource
 
@@ -82,7 +84,9 @@ class ProgramMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pmocks.MockCallArgs) -> tuple[dict[Any, Any], Optional[list[tuple[str, str]]]]:
         if args.token == "tls:index/getPublicKey:getPublicKey":
-            return {"publicKeyOpenssh": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDerivedDerivedDerivedDerivedDerived derived"}, None
+            return {
+                "publicKeyOpenssh": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDerivedDerivedDerivedDerivedDerived derived"
+            }, []
         raise NotImplementedError(args.token)
 
 
@@ -93,7 +97,7 @@ class RecordingMonitor(pmocks.MockMonitor):
         self.stack_outputs: dict[str, Any] = {}
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
                 Registration(
@@ -113,7 +117,7 @@ class RecordingMonitor(pmocks.MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
             self.stack_outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
-        return super().RegisterResourceOutputs(request)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
 @dataclass
@@ -164,9 +168,12 @@ def run_program(
     pulumi.runtime.settings.ROOT.set(None)
     error: Optional[BaseException] = None
 
+    def program() -> None:
+        runpy.run_path(str(MAIN), run_name="__main__")
+
     try:
         # As the Python language host runs a program: inside a root Stack resource that collects the exports.
-        _sync_await(run_in_stack(lambda: runpy.run_path(str(MAIN), run_name="__main__")))
-    except BaseException as exc:  # noqa: BLE001 - handed to the test
+        _sync_await(run_in_stack(program))
+    except BaseException as exc:
         error = exc
     return ProgramRun(monitor.registrations, monitor.stack_outputs, error)

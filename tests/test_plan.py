@@ -10,7 +10,16 @@ from components.settings import load_settings
 
 def plan_for(**cluster: Any) -> Plan:
     nodes = cluster.pop("nodes", 2)
-    return build_plan(load_settings({"vip": {"address": "10.0.0.100"}, "network": {"cidr": "10.0.0.0/24"}, "nodes": {"count": nodes}, "cluster": cluster}))
+    return build_plan(
+        load_settings(
+            {
+                "vip": {"address": "10.0.0.100"},
+                "network": {"cidr": "10.0.0.0/24"},
+                "nodes": {"count": nodes},
+                "cluster": cluster,
+            }
+        )
+    )
 
 
 def deps_closure(plan: Plan, step_id: str) -> set[str]:
@@ -47,7 +56,11 @@ def test_every_step_but_waits_has_a_delete() -> None:
 
 def test_secrets_travel_on_stdin_only() -> None:
     plan = plan_for()
-    assert {s.id for s in plan.steps if s.stdin is Stdin.HACLUSTER_PASSWORD} == {"host-auth", "hacluster-password-lb1", "hacluster-password-lb2"}
+    assert {s.id for s in plan.steps if s.stdin is Stdin.HACLUSTER_PASSWORD} == {
+        "host-auth",
+        "hacluster-password-lb1",
+        "hacluster-password-lb2",
+    }
     assert plan.get("host-auth").create.rstrip().endswith("-u hacluster")
     for step in plan.steps:
         for line in (step.create + (step.delete or "")).splitlines():
@@ -74,7 +87,10 @@ def test_everywhere_placement_clones_haproxy_and_colocates_the_vip_with_it() -> 
 def test_fencing_devices_avoid_the_node_they_fence_and_come_before_stonith_is_enabled() -> None:
     plan = plan_for(fencing=[{"name": "fence-lb1", "agent": "fence_xvm", "node": "lb1", "params": {"plug": "c-lb1"}}])
     step = plan.get("fence-fence-lb1")
-    assert "pcmk_host_list=lb1" in step.create and "location add location-fence-lb1-avoids-lb1 fence-lb1 lb1 -INFINITY" in step.create
+    assert (
+        "pcmk_host_list=lb1" in step.create
+        and "location add location-fence-lb1-avoids-lb1 fence-lb1 lb1 -INFINITY" in step.create
+    )
     assert "fence-fence-lb1" in plan.get("cluster-properties").depends_on
     assert "stonith-enabled=true" in plan.get("cluster-properties").create
 
@@ -89,7 +105,9 @@ def test_replacement_keys_change_with_membership_and_placement_only() -> None:
     base = plan_for()
     assert base.get("vip").replace_on == plan_for(token_ms=1000).get("vip").replace_on
     assert base.get("vip").replace_on != plan_for(nodes=3).get("vip").replace_on
-    assert base.get("haproxy-resource").replace_on != plan_for(placement="everywhere").get("haproxy-resource").replace_on
+    assert (
+        base.get("haproxy-resource").replace_on != plan_for(placement="everywhere").get("haproxy-resource").replace_on
+    )
 
 
 def test_scripts_run_strict_and_name_step_and_node_on_error() -> None:

@@ -66,7 +66,9 @@ def test_user_data_shape(example_stack: Path) -> None:
     hosts = next(f for f in doc["write_files"] if f["path"] == "/etc/hosts")["content"]
     for n in s.node_list:
         assert f"{n.address} {n.fqdn} {n.name}" in hosts
-    assert ["systemctl", "disable", "--now", "haproxy.service", "pacemaker.service", "corosync.service"] in doc["runcmd"]
+    assert ["systemctl", "disable", "--now", "haproxy.service", "pacemaker.service", "corosync.service"] in doc[
+        "runcmd"
+    ]
 
 
 def test_network_config_is_static_and_matched_by_mac(example_stack: Path) -> None:

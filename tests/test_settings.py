@@ -126,8 +126,16 @@ BAD = [
     ("unknown-key", {"cluster": {"tokenMS": 1000}}, ["ha-lb:cluster.tokenMS", "unknown key"]),
     ("unknown-top-key", {"vips": {}}, ["ha-lb:vips", "unknown key"]),
     ("bad-placement", {"cluster": {"placement": "anywhere"}}, ["ha-lb:cluster.placement", "with-vip"]),
-    ("bad-duration", {"cluster": {"vipMonitor": {"interval": "ten", "timeout": "20s"}}}, ["ha-lb:cluster.vipMonitor.interval"]),
-    ("stonith-without-devices", {"cluster": {"stonith": True}}, ["ha-lb:cluster.stonith", "no cluster.fencing devices"]),
+    (
+        "bad-duration",
+        {"cluster": {"vipMonitor": {"interval": "ten", "timeout": "20s"}}},
+        ["ha-lb:cluster.vipMonitor.interval"],
+    ),
+    (
+        "stonith-without-devices",
+        {"cluster": {"stonith": True}},
+        ["ha-lb:cluster.stonith", "no cluster.fencing devices"],
+    ),
     (
         "fence-unknown-node",
         {"cluster": {"fencing": [{"name": "f", "agent": "fence_xvm", "node": "zz"}]}},
@@ -146,7 +154,11 @@ BAD = [
         },
         ["ha-lb:libvirt.network.create", "bridge"],
     ),
-    ("network-two-ways", {"libvirt": {"network": {"name": "default", "bridge": "br0"}}}, ["ha-lb:libvirt.network", "not several"]),
+    (
+        "network-two-ways",
+        {"libvirt": {"network": {"name": "default", "bridge": "br0"}}},
+        ["ha-lb:libvirt.network", "not several"],
+    ),
     ("bad-port", {"haproxy": {"stats": {"port": 70000}}}, ["ha-lb:haproxy.stats.port", "65535"]),
     (
         "frontend-on-stats-port",
@@ -165,10 +177,26 @@ BAD = [
         },
         ["ha-lb:haproxy.frontends[1].port", "already taken"],
     ),
-    ("unknown-backend", {"haproxy": {"frontends": [{"name": "a", "port": 80, "backend": "nope"}]}}, ["ha-lb:haproxy.frontends[0].backend", "no backend named"]),
-    ("backend-no-servers", {"haproxy": {"backends": [{"name": "kubernetes-master-nodes", "servers": []}]}}, ["ha-lb:haproxy.backends[0].servers", "no servers"]),
-    ("server-no-port", {"haproxy": {"backends": [{"name": "kubernetes-master-nodes", "servers": servers("web1")}]}}, ["servers[0].address", "no port"]),
-    ("server-bad-port", {"haproxy": {"backends": [{"name": "kubernetes-master-nodes", "servers": servers("web1:0")}]}}, ["servers[0].address", "1-65535"]),
+    (
+        "unknown-backend",
+        {"haproxy": {"frontends": [{"name": "a", "port": 80, "backend": "nope"}]}},
+        ["ha-lb:haproxy.frontends[0].backend", "no backend named"],
+    ),
+    (
+        "backend-no-servers",
+        {"haproxy": {"backends": [{"name": "kubernetes-master-nodes", "servers": []}]}},
+        ["ha-lb:haproxy.backends[0].servers", "no servers"],
+    ),
+    (
+        "server-no-port",
+        {"haproxy": {"backends": [{"name": "kubernetes-master-nodes", "servers": servers("web1")}]}},
+        ["servers[0].address", "no port"],
+    ),
+    (
+        "server-bad-port",
+        {"haproxy": {"backends": [{"name": "kubernetes-master-nodes", "servers": servers("web1:0")}]}},
+        ["servers[0].address", "1-65535"],
+    ),
     (
         "mode-mismatch",
         {
@@ -178,9 +206,17 @@ BAD = [
         },
         ["ha-lb:haproxy.frontends[0].mode", "make them match"],
     ),
-    ("bad-authorized-key", {"ssh": {"authorizedKeys": ["not a key"]}}, ["ha-lb:ssh.authorizedKeys[0]", "OpenSSH public key"]),
+    (
+        "bad-authorized-key",
+        {"ssh": {"authorizedKeys": ["not a key"]}},
+        ["ha-lb:ssh.authorizedKeys[0]", "OpenSSH public key"],
+    ),
     ("bad-ca-key", {"ssh": {"caPublicKey": "nope"}}, ["ha-lb:ssh.caPublicKey", "OpenSSH public key"]),
-    ("bad-interface", {"network": {"interface": "a very long interface name"}}, ["ha-lb:network.interface", "interface name"]),
+    (
+        "bad-interface",
+        {"network": {"interface": "a very long interface name"}},
+        ["ha-lb:network.interface", "interface name"],
+    ),
 ]
 
 
@@ -205,7 +241,12 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(SettingsError) as err:
         load_settings(raw)
     text = str(err.value)
-    for key in ("ha-lb:vip.address", "ha-lb:haproxy.frontends[0].port", "ha-lb:haproxy.frontends[0].backend", "ha-lb:cluster.stonith"):
+    for key in (
+        "ha-lb:vip.address",
+        "ha-lb:haproxy.frontends[0].port",
+        "ha-lb:haproxy.frontends[0].backend",
+        "ha-lb:cluster.stonith",
+    ):
         assert key in text
 
 

@@ -1,0 +1,179 @@
+"""The program under Pulumi's mock engine: the resource graph, step dependencies, connections and secrets."""
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import ProgramMocks, ProgramRun, is_secret, run_program, stack_config, unwrap
+
+COMMAND = "command:remote:Command"
+BASE: dict[str, Any] = {"ha-lb:vip": {"address": "10.0.0.100"}, "ha-lb:network": {"cidr": "10.0.0.0/24"}}
+
+
+def run(nodes: int = 2, **extra: Any) -> ProgramRun:
+    result = run_program({**BASE, "ha-lb:nodes": {"count": nodes}, **extra})
+    assert result.error is None, result.error
+    return result
+
+
+def commands(r: ProgramRun) -> dict[str, Any]:
+    return {c.name.removeprefix("cluster-").removeprefix("floating-ip-"): c for c in r.of_type(COMMAND)}
+
+
+@pytest.mark.parametrize("nodes", [2, 3, 5])
+def test_graph_has_a_vm_per_node_and_the_plan_as_commands(nodes: int) -> None:
+    r = run(nodes)
+    types = Counter(x.type for x in r.registrations)
+    assert types["ha-lb:libvirt:ClusterNode"] == nodes
+    assert types["libvirt:index/domain:Domain"] == nodes
+    assert types["libvirt:index/cloudInitDisk:CloudInitDisk"] == nodes
+    assert types["libvirt:index/volume:Volume"] == nodes + 1  # one base image for the single host
+    assert types["pulumi:providers:libvirt"] == 1
+    assert types[COMMAND] == 3 * nodes + 10  # wait, password, config per node; 10 one-time steps
+    assert types["ha-lb:cluster:FloatingIp"] == 1
+    names = [x.urn for x in r.registrations]
+    assert len(names) == len(set(names))
+
+
+def test_children_are_parented_to_their_component() -> None:
+    r = run()
+    parent_type = {x.name: r.by_urn[x.parent].type if x.parent in r.by_urn else "stack" for x in r.registrations}
+    assert parent_type["lb1-domain"] == parent_type["lb1-disk"] == "ha-lb:libvirt:ClusterNode"
+    assert parent_type["cluster-host-auth"] == "ha-lb:cluster:HaCluster"
+    assert parent_type["cluster-floating-ip-vip"] == "ha-lb:cluster:FloatingIp"
+    assert parent_type["cluster-floating-ip"] == "ha-lb:cluster:HaCluster"
+    assert parent_type["secrets-ssh-key"] == "ha-lb:secrets:ClusterSecrets"
+    for x in r.registrations:
+        if not x.type.startswith("ha-lb:"):
+            assert parent_type[x.name] != "stack", x.name
+
+
+def test_engine_sees_each_step_after_what_it_needs() -> None:
+    r = run(3)
+    c = commands(r)
+    deps = {name: r.dependency_names(reg) for name, reg in c.items()}
+    assert "lb2-domain" in deps["wait-lb2"]
+    assert {"cluster-hacluster-password-lb1", "cluster-hacluster-password-lb3"} <= deps["host-auth"]
+    assert "cluster-host-auth" in deps["cluster-setup"]
+    assert {"cluster-cluster-properties", "cluster-resource-defaults"} <= deps["vip"]
+    assert {"cluster-floating-ip-vip", "cluster-haproxy-resource"} <= deps["colocation-haproxy-with-vip"]
+    assert {"cluster-colocation-haproxy-with-vip", "cluster-order-vip-then-haproxy"} <= deps["haproxy-enable"]
+
+
+def test_registration_order_follows_dependencies() -> None:
+    order = [x.name for x in run().of_type(COMMAND)]
+    assert (
+        order.index("cluster-cluster-setup")
+        < order.index("cluster-floating-ip-vip")
+        < order.index("cluster-haproxy-enable")
+    )
+
+
+def test_connections_aim_at_each_steps_node() -> None:
+    r = run(3)
+    for name, reg in commands(r).items():
+        conn = unwrap(reg.inputs["connection"])
+        node = (
+            name.rsplit("-", 1)[1]
+            if name.split("-")[0] in ("wait", "hacluster", "haproxy") and name[-1].isdigit()
+            else "lb1"
+        )
+        assert conn["host"] == f"10.0.0.{10 + int(node[2:])}", name
+        assert conn["user"] == "debian" and conn["port"] == 22
+        assert conn["dialErrorLimit"] >= 60
+
+
+def test_steps_are_replaced_delete_first_and_die_with_their_vm() -> None:
+    r = run()
+    for name, reg in commands(r).items():
+        assert reg.delete_before_replace, name
+        vm = name.rsplit("-", 1)[1] if name.startswith(("wait-", "hacluster-password-", "haproxy-config-")) else "lb1"
+        assert r.by_urn[reg.deleted_with].name == f"{vm}-domain", name
+    assert "lb2-domain-id" in unwrap(commands(r)["wait-lb2"].inputs["triggers"])
+
+
+def test_secrets_are_secret_in_outputs_and_inputs_and_never_in_command_text() -> None:
+    r = run()
+    secrets = {k: unwrap(r.outputs[k]) for k in ("haclusterPassword", "statsPassword", "sshPrivateKey")}
+    for key in secrets:
+        assert is_secret(r.outputs[key]), key
+    assert not is_secret(r.outputs["vip"])
+    c = commands(r)
+    assert unwrap(c["host-auth"].inputs["stdin"]) == secrets["haclusterPassword"]
+    assert secrets["statsPassword"] in unwrap(c["haproxy-config-lb1"].inputs["stdin"])
+    for name, reg in c.items():
+        assert is_secret(reg.inputs["connection"])
+        if "stdin" in reg.inputs:
+            assert is_secret(reg.inputs["stdin"]) and set(reg.additional_secret_outputs) >= {"stdout", "stderr"}, name
+    # No secret value anywhere in plain (non-secret) inputs of any resource.
+    for reg in r.registrations:
+        for key, value in reg.inputs.items():
+            if not is_secret(value):
+                text = str(unwrap(value))
+                for secret in secrets.values():
+                    assert secret not in text, (reg.name, key)
+
+
+def test_secrets_set_in_config_are_used_instead_of_generated() -> None:
+    r = run_program(
+        {
+            **BASE,
+            "ha-lb:haclusterPassword": "given-Hacluster-1",
+            "ha-lb:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n",
+        },
+        secret_keys=["ha-lb:haclusterPassword", "ha-lb:sshPrivateKey"],
+    )
+    assert r.error is None, r.error
+    random = [x.name for x in r.of_type("random:index/randomPassword:RandomPassword")]
+    assert random == ["secrets-stats-password"]
+    assert not r.of_type("tls:index/privateKey:PrivateKey")
+    assert unwrap(r.outputs["haclusterPassword"]) == "given-Hacluster-1" and is_secret(r.outputs["haclusterPassword"])
+    seed = unwrap(r.named("lb1-cloudinit").inputs["userData"])
+    assert "Derived" in seed  # public half derived from the given private key
+
+
+def test_secret_stored_in_plain_text_is_refused_before_any_resource() -> None:
+    r = run_program({**BASE, "ha-lb:haclusterPassword": "plain"})
+    assert r.error is not None and "ha-lb:haclusterPassword: stored in plain text" in str(r.error)
+    assert r.registrations == []
+
+
+def test_bad_config_fails_at_preview_before_any_resource() -> None:
+    r = run_program(
+        {"ha-lb:vip": {"address": "10.0.0.1"}, "ha-lb:network": {"cidr": "10.0.0.0/24"}, "ha-lb:nodez": 3}, preview=True
+    )
+    assert r.error is not None
+    assert "ha-lb:vip.address" in str(r.error) and "ha-lb:nodez: unknown key" in str(r.error)
+    assert r.registrations == []
+
+
+def test_preview_with_unknown_ids_declares_every_step() -> None:
+    r = run_program({**BASE}, preview=True, mocks=ProgramMocks(unknown_ids=True))
+    assert r.error is None, r.error
+    assert len(r.of_type(COMMAND)) == 16
+
+
+def test_everywhere_placement_and_fencing_evaluate() -> None:
+    r = run(
+        3,
+        **{
+            "ha-lb:cluster": {
+                "placement": "everywhere",
+                "fencing": [
+                    {"name": f"fence-lb{i}", "agent": "fence_xvm", "node": f"lb{i}", "params": {"plug": f"ha-lb-lb{i}"}}
+                    for i in (1, 2, 3)
+                ],
+            }
+        },
+    )
+    c = commands(r)
+    assert {"fence-fence-lb1", "colocation-vip-with-haproxy-clone", "order-haproxy-clone-then-vip"} <= set(c)
+    assert unwrap(r.outputs["placement"]) == "everywhere"
+
+
+def test_example_stack_evaluates(example_stack: Path) -> None:
+    r = run_program(stack_config(example_stack), stack=example_stack.stem.removeprefix("Pulumi."))
+    assert r.error is None, r.error
+    assert unwrap(r.outputs["vip"]) and unwrap(r.outputs["statsUrl"]).startswith("http://")

@@ -1,0 +1,348 @@
+"""Every offline check of one stack definition, each judged on parsed results, not on exit codes alone."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from components.plan import COROSYNC_CONF, HAPROXY_ID, VIP_ID, Plan, StepKind, build_plan, render_script
+from components.render import render_haproxy_cfg, render_meta_data, render_network_config, render_user_data
+from components.settings import Settings
+
+from .offline import CLUSTER_SHIM, OfflineCib, Placement, normalized_configuration, primitives, started_in_transition
+from .report import Report
+from .runner import Runner, run
+
+# Placeholders: the offline checks need the shape of the secrets, never their values.
+PLACEHOLDER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIVerifyVerifyVerifyVerifyVerifyVerifyVer verify"
+PLACEHOLDER_STATS_PASSWORD = "Verify-Only-Stats-0"
+TEST_NET = "192.0.2."  # RFC 5737 documentation range: names resolve there, nothing is ever sent
+
+
+@dataclass(frozen=True)
+class NodeFiles:
+    """What one node receives: cloud-init files and haproxy.cfg."""
+
+    user_data: str
+    meta_data: str
+    network_config: str
+    haproxy_cfg: str
+
+
+def render_first_node(s: Settings) -> NodeFiles:
+    node = s.first_node
+    return NodeFiles(
+        user_data=render_user_data(s, node, PLACEHOLDER_KEY),
+        meta_data=render_meta_data(s, node),
+        network_config=render_network_config(s, node),
+        haproxy_cfg=render_haproxy_cfg(s, PLACEHOLDER_STATS_PASSWORD),
+    )
+
+
+def duration_ms(text: str) -> int:
+    """Pacemaker duration to milliseconds ("5s" -> 5000, "1min" -> 60000; no unit means seconds)."""
+    m = re.fullmatch(r"(\d+)(ms|s|m|min|h)?", text)
+    if m is None:
+        raise ValueError(f"not a duration: {text}")
+    factor = {"ms": 1, "s": 1000, None: 1000, "m": 60000, "min": 60000, "h": 3600000}[m.group(2)]
+    return int(m.group(1)) * factor
+
+
+def verify_stack(
+    s: Settings,
+    label: str,
+    *,
+    plan: Plan | None = None,
+    files: NodeFiles | None = None,
+    runner: Runner = run,
+    pcs_socket: str | None = None,
+) -> Report:
+    """Prove the stack's definition with the real tools; `plan` and `files` default to what the program builds."""
+    plan = plan or build_plan(s)
+    files = files or render_first_node(s)
+    report = Report(label)
+    with tempfile.TemporaryDirectory(prefix="ha-lb-verify-") as tmp:
+        work = Path(tmp)
+        cib = OfflineCib(work, runner, pcs_socket)
+        applied = check_cib(report, cib, s, plan)
+        if applied is not None:
+            check_scheduler(report, cib, s)
+            check_idempotent_and_undo(report, cib, s, plan)
+        check_corosync(report, s, plan, runner, work)
+        check_haproxy(report, s, files.haproxy_cfg, runner, work)
+        check_cloud_init(report, s, files, runner, work)
+    return report
+
+
+# --- CIB ---------------------------------------------------------------------------------------------------------
+
+
+def check_cib(report: Report, cib: OfflineCib, s: Settings, plan: Plan) -> Path | None:
+    nodes = [n.name for n in s.node_list]
+    cib.create_empty("base.xml", nodes)
+    applied = cib.copy("base.xml", "applied.xml")
+    steps = plan.of_kind(StepKind.CIB)
+    live_only = [st.id for st in plan.steps if st.kind is not StepKind.CIB]
+    runs = cib.apply(applied, steps)
+    failed = [r for r in runs if not r.result.ok]
+    if failed or len(runs) != len([st for st in steps if st.create]):
+        bad = failed[0]
+        report.add("cib", "plan applied with pcs -f", False, f"step {bad.step.id}: {bad.result.tail()}")
+        return None
+    report.add(
+        "cib",
+        "plan applied with pcs -f",
+        True,
+        f"{len(runs)} CIB steps on {len(nodes)} nodes; live-only steps not run: {len(live_only)} "
+        f"({', '.join(sorted({st.kind.value for st in plan.steps if st.kind is not StepKind.CIB}))})",
+    )
+    verify = cib.run(["crm_verify", "-x", str(applied)])
+    report.add("cib", "crm_verify", verify.ok, verify.tail() if not verify.ok else "valid")
+    missing = []
+    agents = sorted({agent for _, agent in primitives(applied)})
+    for agent in agents:
+        if agent.startswith("systemd:"):
+            unit = agent.split(":", 1)[1] + ".service"
+            if not any(Path(d, unit).exists() for d in ("/lib/systemd/system", "/usr/lib/systemd/system")):
+                missing.append(agent)
+        elif not cib.run(["crm_resource", "--show-metadata", agent]).ok:
+            missing.append(agent)
+    report.add("cib", "resource agents exist", not missing, f"missing: {', '.join(missing)}" if missing else ", ".join(agents))
+    return applied
+
+
+def _ha_nodes(s: Settings, placement: Placement) -> set[str]:
+    return placement.get(HAPROXY_ID, set())
+
+
+def _serving(s: Settings, placement: Placement) -> tuple[bool, str]:
+    """The VIP on one node and HAProxy serving there (and, cloned, on every node that is up)."""
+    vip = placement.get(VIP_ID, set())
+    ha = _ha_nodes(s, placement)
+    if len(vip) != 1:
+        return False, f"VIP active on {sorted(vip) or 'no node'}"
+    (where,) = vip
+    if where not in ha:
+        return False, f"VIP on {where} but HAProxy on {sorted(ha) or 'no node'}"
+    if s.cluster.placement == "with-vip" and ha != {where}:
+        return False, f"HAProxy on {sorted(ha)}, expected only with the VIP on {where}"
+    return True, f"VIP and HAProxy on {where}" + (f", HAProxy on {sorted(ha)}" if s.cluster.placement == "everywhere" else "")
+
+
+def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
+    facts: dict[str, Placement] = {}
+    report.facts["placements"] = facts
+    nodes = [n.name for n in s.node_list]
+    applied, s0 = cib.path("applied.xml"), cib.path("s0.xml")
+
+    p0, done = cib.simulate(applied, s0)
+    facts["all-up"] = p0
+    ok, detail = _serving(s, p0)
+    if s.cluster.placement == "everywhere" and ok and _ha_nodes(s, p0) != set(nodes):
+        ok, detail = False, f"cloned HAProxy on {sorted(_ha_nodes(s, p0))}, expected every node"
+    if not report.add("scheduler", "all nodes up: VIP with HAProxy", ok, detail or done.tail()):
+        return
+    (home,) = p0[VIP_ID]
+
+    p1, done = cib.simulate(s0, cib.path("s1.xml"), fail=[home])
+    facts["vip-node-fails"] = p1
+    ok, detail = _serving(s, p1)
+    ok = ok and home not in p1[VIP_ID]
+    report.add("scheduler", f"VIP's node {home} fails: both move to a survivor", ok, detail or done.tail())
+    if ok:
+        (moved_to,) = p1[VIP_ID]
+        returning = cib.copy("s1.xml", "s1-rebooted.xml")
+        cib.forget_history(returning, home)
+        p2, done = cib.simulate(returning, cib.path("s2.xml"), up=[home])
+        facts["failed-node-returns"] = p2
+        ok2, detail = _serving(s, p2)
+        report.add(
+            "scheduler",
+            f"{home} returns: resources stay on {moved_to} (stickiness)",
+            ok2 and p2[VIP_ID] == {moved_to},
+            detail,
+        )
+        if len(nodes) >= 3:
+            p4, done = cib.simulate(cib.path("s1.xml"), cib.path("s4.xml"), fail=[moved_to])
+            facts["second-node-fails"] = p4
+            ok4, detail = _serving(s, p4)
+            ok4 = ok4 and not (p4[VIP_ID] & {home, moved_to})
+            report.add("scheduler", f"then {moved_to} fails too: served from a third node", ok4, detail or done.tail())
+
+    # HAProxy's monitor fails on the VIP's node: restarted in place until migration-threshold, then moved away.
+    op = f"{HAPROXY_ID}_monitor_{duration_ms(s.cluster.haproxy_monitor.interval)}@{home}=7"
+    threshold = s.cluster.migration_threshold
+    source = s0
+    for failure in range(1, threshold + 1):
+        target = cib.path(f"m{failure}.xml")
+        p, done = cib.simulate(source, target, inject=[op])
+        facts[f"haproxy-monitor-fails-{failure}"] = p
+        source = target
+        ok, detail = _serving(s, p)
+        if failure < threshold:
+            stays = ok and p[VIP_ID] == {home} and started_in_transition(done.stdout, HAPROXY_ID, home)
+            if not stays:
+                report.add("scheduler", f"HAProxy monitor failure {failure}/{threshold}: restarted in place", False, detail)
+                return
+        else:
+            # Past the threshold HAProxy may not run on that node, so the VIP must leave it too.
+            moved = ok and home not in p[VIP_ID] and home not in _ha_nodes(s, p)
+            report.add(
+                "scheduler",
+                f"HAProxy monitor failures: restarted in place {threshold - 1}x, moved off {home} at {threshold}",
+                moved,
+                detail,
+            )
+
+
+# --- idempotency and undo -------------------------------------------------------------------------------------
+
+
+def check_idempotent_and_undo(report: Report, cib: OfflineCib, s: Settings, plan: Plan) -> None:
+    steps = plan.of_kind(StepKind.CIB)
+    again = cib.copy("applied.xml", "again.xml")
+    runs = cib.apply(again, steps)
+    failed = [r for r in runs if not r.result.ok]
+    diff = cib.run(["crm_diff", "-o", str(cib.path("applied.xml")), "-n", str(again)])
+    ok = not failed and diff.returncode == 0 and not diff.stdout.strip()
+    detail = f"step {failed[0].step.id}: {failed[0].result.tail()}" if failed else ("no change" if ok else diff.stdout[:300])
+    report.add("cib", "plan applied twice: second run changes nothing (crm_diff)", ok, detail)
+
+    undone = cib.copy("applied.xml", "undone.xml")
+    runs = cib.apply(undone, list(reversed(steps)), delete=True)
+    failed = [r for r in runs if not r.result.ok]
+    same = normalized_configuration(undone) == normalized_configuration(cib.path("base.xml"))
+    detail = f"step {failed[0].step.id}: {failed[0].result.tail()}" if failed else ("empty again" if same else "objects left behind")
+    report.add("cib", "deletes in reverse order return the CIB to empty", not failed and same, detail)
+
+
+# --- corosync -------------------------------------------------------------------------------------------------
+
+
+def check_corosync(report: Report, s: Settings, plan: Plan, runner: Runner, work: Path) -> None:
+    setup = plan.get("cluster-setup")
+    conf = work / "corosync.conf"
+    # The plan's own setup script, in a mount namespace where this machine's corosync.conf is out of sight.
+    script = render_script(setup)
+    inner = f"mount -t tmpfs tmpfs {shlex.quote(str(Path(COROSYNC_CONF).parent))} && exec bash -c {shlex.quote(script)}"
+    env = {"PATH": f"{CLUSTER_SHIM}:/usr/sbin:/usr/bin:/sbin:/bin", "HA_LB_COROSYNC_OUT": str(conf)}
+    made = runner(["unshare", "-m", "-n", "bash", "-c", inner], env=env)
+    if not report.add("corosync", "corosync.conf from the plan's cluster-setup step", made.ok and conf.exists(), made.tail()):
+        return
+    shown = runner(["pcs", "cluster", "config", "--corosync_conf", str(conf), "--output-format=json"])
+    data = json.loads(shown.stdout) if shown.ok else {}
+    report.facts["corosync"] = data
+    text = conf.read_text()
+    two_node = re.search(r"^\s*two_node:\s*1\s*$", text, re.M) is not None
+    expected_nodes = [(n.name, str(n.address)) for n in s.node_list]
+    got_nodes = [(n["name"], n["addrs"][0]["addr"]) for n in data.get("nodes", [])]
+    problems = []
+    if data.get("cluster_name") != s.cluster.name:
+        problems.append(f"cluster_name {data.get('cluster_name')}")
+    if data.get("transport") != "KNET":
+        problems.append(f"transport {data.get('transport')}")
+    if data.get("totem_options", {}).get("token") != str(s.cluster.token_ms):
+        problems.append(f"token {data.get('totem_options', {}).get('token')}")
+    crypto = data.get("crypto_options", {})
+    if not crypto.get("cipher") or crypto.get("cipher") == "none" or not crypto.get("hash"):
+        problems.append(f"crypto {crypto}")
+    if got_nodes != expected_nodes:
+        problems.append(f"nodes {got_nodes}")
+    if two_node != (len(expected_nodes) == 2):
+        problems.append(f"two_node {'set' if two_node else 'missing'} with {len(expected_nodes)} nodes")
+    report.add(
+        "corosync",
+        "knet, token, crypto, node addresses, two_node only for 2 nodes",
+        not problems,
+        "; ".join(problems) or f"token {s.cluster.token_ms}, {crypto.get('cipher')}/{crypto.get('hash')}, {len(got_nodes)} nodes",
+    )
+    key = work / "authkey"
+    runner(["corosync-keygen", "-l", "-k", str(key)])
+    tested = work / "corosync-test.conf"
+    tested.write_text(re.sub(r"(totem \{\n)", rf"\1    keyfile: {key}\n", text, count=1))
+    addr = str(s.first_node.address)
+    # corosync -t wants one node address to be local: give it to lo in a private network namespace.
+    inner = f"ip link set lo up && ip addr add {addr}/32 dev lo && corosync -t -c {shlex.quote(str(tested))}"
+    checked = runner(["unshare", "-n", "sh", "-c", inner])
+    report.add("corosync", "corosync -t accepts it", checked.ok, checked.tail(3))
+
+
+# --- HAProxy --------------------------------------------------------------------------------------------------
+
+
+def check_haproxy(report: Report, s: Settings, cfg: str, runner: Runner, work: Path) -> None:
+    hosts = ["127.0.0.1 localhost"]
+    names = sorted({srv.address.rpartition(":")[0] for b in s.haproxy.backends for srv in b.servers})
+    hosts += [f"{TEST_NET}{10 + i} {name}" for i, name in enumerate(names) if not re.fullmatch(r"[0-9.]+", name)]
+    (work / "hosts").write_text("\n".join(hosts) + "\n")
+    (work / "haproxy.cfg").write_text(cfg)
+    # A private network namespace, and backend names from a test hosts file: nothing resolves or connects outside.
+    inner = 'mount --bind "$1" /etc/hosts && exec haproxy -c -dW -f "$2"'
+    done = runner(["unshare", "-n", "-m", "sh", "-c", inner, "sh", str(work / "hosts"), str(work / "haproxy.cfg")])
+    report.add("haproxy", "haproxy -c -dW (warnings fatal)", done.ok, done.tail(4) if not done.ok else "valid")
+
+
+# --- cloud-init -----------------------------------------------------------------------------------------------
+
+_SCHEMA_KEYS = """
+import json
+from cloudinit.config.schema import get_schema
+s = get_schema()
+keys = set(s.get("properties", {}))
+for sub in s.get("allOf", []):
+    ref = sub.get("$ref", "").split("/")[-1]
+    keys |= set(s.get("$defs", {}).get(ref, {}).get("properties", {}))
+print(json.dumps(sorted(keys)))
+"""
+
+
+def check_cloud_init(report: Report, s: Settings, files: NodeFiles, runner: Runner, work: Path) -> None:
+    node = s.first_node
+    (work / "user-data").write_text(files.user_data)
+    schema = runner(["cloud-init", "schema", "-c", str(work / "user-data")])
+    report.add("cloud-init", "cloud-init schema: user-data", schema.ok, schema.tail(3))
+
+    keys = runner(["/usr/bin/python3", "-c", _SCHEMA_KEYS])
+    known = set(json.loads(keys.stdout)) if keys.ok else set()
+    try:
+        doc = yaml.safe_load(files.user_data) or {}
+    except yaml.YAMLError as err:
+        report.add("cloud-init", "user-data top-level keys known to cloud-init", False, f"not YAML: {err}")
+        doc = {}
+    else:
+        unknown = sorted(set(doc) - known)
+        report.add(
+            "cloud-init",
+            "user-data top-level keys known to cloud-init",
+            bool(known) and not unknown,
+            f"unknown: {', '.join(unknown)}" if unknown else f"{len(doc)} keys",
+        )
+
+    (work / "network-config").write_text(files.network_config)
+    out = work / "net-out"
+    conv = runner(
+        ["cloud-init", "devel", "net-convert", "-p", str(work / "network-config"), "-k", "yaml",
+         "-O", "eni", "-D", "debian", "-d", str(out)]  # fmt: skip
+    )
+    eni = out / "etc/network/interfaces.d/50-cloud-init"
+    rendered = eni.read_text() if conv.ok and eni.exists() else ""
+    want = f"address {node.address}/{s.network.cidr.prefixlen}"
+    ok = conv.ok and f"iface {s.network.interface} inet static" in rendered and want in rendered
+    report.add("cloud-init", "network-config rendered by cloud-init (static, by MAC)", ok, conv.tail(2) if not conv.ok else want)
+
+    try:
+        meta = yaml.safe_load(files.meta_data) or {}
+    except yaml.YAMLError:
+        meta = {}
+    report.add(
+        "cloud-init",
+        "meta-data: instance-id and hostname",
+        bool(meta.get("instance-id")) and meta.get("local-hostname") == node.name,
+        str(meta),
+    )

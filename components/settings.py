@@ -460,9 +460,12 @@ def _check_haproxy(s: Settings) -> list[str]:
     k = f"{PROJECT}:haproxy."
     h = s.haproxy
     backends = {b.name: b for b in h.backends}
-    for name, times in Counter([f.name for f in h.frontends] + [b.name for b in h.backends] + ["stats"]).items():
-        if times > 1:
-            p.append(f"{k}: the name {name!r} is used {times} times by frontends, backends and the stats page: rename")
+    # A frontend and a backend may share a name; two of a kind may not, nor anything named like the stats section.
+    for kind, names in (("frontends", [f.name for f in h.frontends]), ("backends", [b.name for b in h.backends])):
+        for name, times in Counter([*names, "stats"]).items():
+            if times > 1:
+                what = "the stats page's section" if name == "stats" else f"{times} {kind}"
+                p.append(f"{k}{kind}: the name {name!r} is taken by {what}: rename")
     ports: dict[int, str] = {h.stats.port: "haproxy.stats.port"}
     for i, f in enumerate(h.frontends):
         if f.port in ports:

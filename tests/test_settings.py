@@ -213,6 +213,23 @@ BAD = [
     ),
     ("bad-ca-key", {"ssh": {"caPublicKey": "nope"}}, ["ha-lb:ssh.caPublicKey", "OpenSSH public key"]),
     (
+        "two-backends-one-name",
+        {
+            "haproxy": {
+                "backends": [
+                    {"name": "kubernetes-master-nodes", "servers": servers("a:1")},
+                    {"name": "kubernetes-master-nodes", "servers": servers("b:1")},
+                ]
+            }
+        },
+        ["ha-lb:haproxy.backends", "taken by 2 backends"],
+    ),
+    (
+        "frontend-named-stats",
+        {"haproxy": {"frontends": [{"name": "stats", "port": 80, "backend": "kubernetes-master-nodes"}]}},
+        ["ha-lb:haproxy.frontends", "stats page"],
+    ),
+    (
         "bad-interface",
         {"network": {"interface": "a very long interface name"}},
         ["ha-lb:network.interface", "interface name"],

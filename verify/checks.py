@@ -113,7 +113,9 @@ def check_cib(report: Report, cib: OfflineCib, s: Settings, plan: Plan) -> Path 
                 missing.append(agent)
         elif not cib.run(["crm_resource", "--show-metadata", agent]).ok:
             missing.append(agent)
-    report.add("cib", "resource agents exist", not missing, f"missing: {', '.join(missing)}" if missing else ", ".join(agents))
+    report.add(
+        "cib", "resource agents exist", not missing, f"missing: {', '.join(missing)}" if missing else ", ".join(agents)
+    )
     return applied
 
 
@@ -132,7 +134,9 @@ def _serving(s: Settings, placement: Placement) -> tuple[bool, str]:
         return False, f"VIP on {where} but HAProxy on {sorted(ha) or 'no node'}"
     if s.cluster.placement == "with-vip" and ha != {where}:
         return False, f"HAProxy on {sorted(ha)}, expected only with the VIP on {where}"
-    return True, f"VIP and HAProxy on {where}" + (f", HAProxy on {sorted(ha)}" if s.cluster.placement == "everywhere" else "")
+    return True, f"VIP and HAProxy on {where}" + (
+        f", HAProxy on {sorted(ha)}" if s.cluster.placement == "everywhere" else ""
+    )
 
 
 def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
@@ -149,6 +153,27 @@ def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
     if not report.add("scheduler", "all nodes up: VIP with HAProxy", ok, detail or done.tail()):
         return
     (home,) = p0[VIP_ID]
+    for dev in s.cluster.fencing:
+        where = p0.get(dev.name, set())
+        report.add(
+            "scheduler",
+            f"fencing device {dev.name} runs, not on {dev.node}",
+            len(where) == 1 and dev.node not in where,
+            f"on {sorted(where) or 'no node'}",
+        )
+    if s.cluster.placement == "everywhere":
+        # An instance failing where the VIP is not must leave the VIP alone (hence the Optional order).
+        other = next(n for n in nodes if n != home)
+        op = f"{HAPROXY_ID}_monitor_{duration_ms(s.cluster.haproxy_monitor.interval)}@{other}=7"
+        p, done = cib.simulate(s0, cib.path("other.xml"), inject=[op])
+        facts["haproxy-fails-away-from-vip"] = p
+        untouched = p.get(VIP_ID) == {home} and not started_in_transition(done.stdout, VIP_ID, home)
+        report.add(
+            "scheduler",
+            f"HAProxy fails on {other}: the VIP stays on {home}, not restarted",
+            untouched and started_in_transition(done.stdout, HAPROXY_ID, other),
+            f"VIP on {sorted(p.get(VIP_ID, set()))}",
+        )
 
     p1, done = cib.simulate(s0, cib.path("s1.xml"), fail=[home])
     facts["vip-node-fails"] = p1
@@ -188,7 +213,9 @@ def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
         if failure < threshold:
             stays = ok and p[VIP_ID] == {home} and started_in_transition(done.stdout, HAPROXY_ID, home)
             if not stays:
-                report.add("scheduler", f"HAProxy monitor failure {failure}/{threshold}: restarted in place", False, detail)
+                report.add(
+                    "scheduler", f"HAProxy monitor failure {failure}/{threshold}: restarted in place", False, detail
+                )
                 return
         else:
             # Past the threshold HAProxy may not run on that node, so the VIP must leave it too.
@@ -211,14 +238,20 @@ def check_idempotent_and_undo(report: Report, cib: OfflineCib, s: Settings, plan
     failed = [r for r in runs if not r.result.ok]
     diff = cib.run(["crm_diff", "-o", str(cib.path("applied.xml")), "-n", str(again)])
     ok = not failed and diff.returncode == 0 and not diff.stdout.strip()
-    detail = f"step {failed[0].step.id}: {failed[0].result.tail()}" if failed else ("no change" if ok else diff.stdout[:300])
+    detail = (
+        f"step {failed[0].step.id}: {failed[0].result.tail()}" if failed else ("no change" if ok else diff.stdout[:300])
+    )
     report.add("cib", "plan applied twice: second run changes nothing (crm_diff)", ok, detail)
 
     undone = cib.copy("applied.xml", "undone.xml")
     runs = cib.apply(undone, list(reversed(steps)), delete=True)
     failed = [r for r in runs if not r.result.ok]
     same = normalized_configuration(undone) == normalized_configuration(cib.path("base.xml"))
-    detail = f"step {failed[0].step.id}: {failed[0].result.tail()}" if failed else ("empty again" if same else "objects left behind")
+    detail = (
+        f"step {failed[0].step.id}: {failed[0].result.tail()}"
+        if failed
+        else ("empty again" if same else "objects left behind")
+    )
     report.add("cib", "deletes in reverse order return the CIB to empty", not failed and same, detail)
 
 
@@ -233,7 +266,9 @@ def check_corosync(report: Report, s: Settings, plan: Plan, runner: Runner, work
     inner = f"mount -t tmpfs tmpfs {shlex.quote(str(Path(COROSYNC_CONF).parent))} && exec bash -c {shlex.quote(script)}"
     env = {"PATH": f"{CLUSTER_SHIM}:/usr/sbin:/usr/bin:/sbin:/bin", "HA_LB_COROSYNC_OUT": str(conf)}
     made = runner(["unshare", "-m", "-n", "bash", "-c", inner], env=env)
-    if not report.add("corosync", "corosync.conf from the plan's cluster-setup step", made.ok and conf.exists(), made.tail()):
+    if not report.add(
+        "corosync", "corosync.conf from the plan's cluster-setup step", made.ok and conf.exists(), made.tail()
+    ):
         return
     shown = runner(["pcs", "cluster", "config", "--corosync_conf", str(conf), "--output-format=json"])
     data = json.loads(shown.stdout) if shown.ok else {}
@@ -260,7 +295,8 @@ def check_corosync(report: Report, s: Settings, plan: Plan, runner: Runner, work
         "corosync",
         "knet, token, crypto, node addresses, two_node only for 2 nodes",
         not problems,
-        "; ".join(problems) or f"token {s.cluster.token_ms}, {crypto.get('cipher')}/{crypto.get('hash')}, {len(got_nodes)} nodes",
+        "; ".join(problems)
+        or f"token {s.cluster.token_ms}, {crypto.get('cipher')}/{crypto.get('hash')}, {len(got_nodes)} nodes",
     )
     key = work / "authkey"
     runner(["corosync-keygen", "-l", "-k", str(key)])
@@ -285,7 +321,19 @@ def check_haproxy(report: Report, s: Settings, cfg: str, runner: Runner, work: P
     # A private network namespace, and backend names from a test hosts file: nothing resolves or connects outside.
     inner = 'mount --bind "$1" /etc/hosts && exec haproxy -c -dW -f "$2"'
     done = runner(["unshare", "-n", "-m", "sh", "-c", inner, "sh", str(work / "hosts"), str(work / "haproxy.cfg")])
-    report.add("haproxy", "haproxy -c -dW (warnings fatal)", done.ok, done.tail(4) if not done.ok else "valid")
+    problems = [ln for ln in (done.stdout + done.stderr).splitlines() if "[ALERT]" in ln or "[WARNING]" in ln]
+    lines = cfg.splitlines()
+    for i, problem in enumerate(problems):
+        # Quote the line HAProxy points at: its message names the line, not always the word.
+        at = re.search(r"haproxy\.cfg:(\d+)\]", problem)
+        if at and 0 < int(at.group(1)) <= len(lines):
+            problems[i] = f"{problem} [line {at.group(1)}: {lines[int(at.group(1)) - 1].strip()}]"
+    report.add(
+        "haproxy",
+        "haproxy -c -dW (warnings fatal)",
+        done.ok,
+        " | ".join(problems) or done.tail(4) if not done.ok else "valid",
+    )
 
 
 # --- cloud-init -----------------------------------------------------------------------------------------------
@@ -326,15 +374,18 @@ def check_cloud_init(report: Report, s: Settings, files: NodeFiles, runner: Runn
 
     (work / "network-config").write_text(files.network_config)
     out = work / "net-out"
-    conv = runner(
-        ["cloud-init", "devel", "net-convert", "-p", str(work / "network-config"), "-k", "yaml",
-         "-O", "eni", "-D", "debian", "-d", str(out)]  # fmt: skip
-    )
+    net_convert = ["cloud-init", "devel", "net-convert", "-k", "yaml", "-O", "eni", "-D", "debian"]
+    conv = runner([*net_convert, "-p", str(work / "network-config"), "-d", str(out)])
     eni = out / "etc/network/interfaces.d/50-cloud-init"
     rendered = eni.read_text() if conv.ok and eni.exists() else ""
     want = f"address {node.address}/{s.network.cidr.prefixlen}"
     ok = conv.ok and f"iface {s.network.interface} inet static" in rendered and want in rendered
-    report.add("cloud-init", "network-config rendered by cloud-init (static, by MAC)", ok, conv.tail(2) if not conv.ok else want)
+    report.add(
+        "cloud-init",
+        "network-config rendered by cloud-init (static, by MAC)",
+        ok,
+        conv.tail(2) if not conv.ok else want,
+    )
 
     try:
         meta = yaml.safe_load(files.meta_data) or {}

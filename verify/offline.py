@@ -85,7 +85,9 @@ class OfflineCib:
         (`crm_simulate -f` keeps it, and a node returning with it would look like it still runs the VIP.)
         """
         xpath = f"//node_state[@uname='{node}']/lrm"
-        return self.run(["cibadmin", "--delete-all", "--xpath", xpath, "--force"], env={**os.environ, "CIB_file": str(cib)})
+        return self.run(
+            ["cibadmin", "--delete-all", "--xpath", xpath, "--force"], env={**os.environ, "CIB_file": str(cib)}
+        )
 
     def simulate(
         self,
@@ -145,7 +147,10 @@ def normalized_configuration(cib: Path) -> str:
         changed = False
         for parent in list(config.iter()):
             for child in list(parent):
-                if child.tag in ("cluster_property_set", "meta_attributes", "rsc_defaults", "op_defaults") and len(child) == 0:
+                if (
+                    child.tag in ("cluster_property_set", "meta_attributes", "rsc_defaults", "op_defaults")
+                    and len(child) == 0
+                ):
                     parent.remove(child)
                     changed = True
     return ET.canonicalize(ET.tostring(config, encoding="unicode"), strip_text=True)

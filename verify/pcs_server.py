@@ -8,6 +8,7 @@ would and reports its exit status. Each call is its own process: nothing one cal
 Usage: /usr/bin/python3 -I pcs_server.py SOCKET_PATH
 """
 
+import contextlib
 import importlib
 import importlib.metadata
 import json
@@ -32,10 +33,8 @@ def load_pcs_main():
     for module in pkgutil.walk_packages(pcs.__path__, "pcs."):
         if ".daemon" in module.name:
             continue
-        try:
+        with contextlib.suppress(Exception):
             importlib.import_module(module.name)
-        except Exception:  # noqa: BLE001 - warming only
-            pass
     return main
 
 

@@ -15,7 +15,9 @@ class Check:
     detail: str = ""
 
     def line(self) -> str:
-        return f"{'PASS' if self.ok else 'FAIL'}  {self.area:<10} {self.name}" + (f": {self.detail}" if self.detail else "")
+        return f"{'PASS' if self.ok else 'FAIL'}  {self.area:<10} {self.name}" + (
+            f": {self.detail}" if self.detail else ""
+        )
 
 
 @dataclass

@@ -40,5 +40,3 @@ class PcsZygote:
     def __del__(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
-
-

@@ -6,23 +6,18 @@ the monitor level also sees what `MockResourceArgs` lacks: parent, dependencies 
 
 from __future__ import annotations
 
-import json
-import runpy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
-from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
 
-ROOT = Path(__file__).resolve().parent.parent
-MAIN = ROOT / "__main__.py"
-PROJECT = "ha-lb"
+from lab.program import ROOT, OutputsMonitor, evaluate, unwrap
+from verify.stackfile import stack_config
+
+__all__ = ["ROOT", "ProgramMocks", "ProgramRun", "is_secret", "run_program", "stack_config", "unwrap"]
 
 MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockMockMockMockMockMockMockMockMockMockMock ha-lb-generated"
 MOCK_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nbW9jay1wcml2YXRlLWtleQ==\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -44,17 +39,6 @@ class Registration:
 
 def is_secret(value: Any) -> bool:
     return bool(rpc.is_rpc_secret(value))
-
-
-def unwrap(value: Any) -> Any:
-    """A value with every secret marker removed, recursively."""
-    if rpc.is_rpc_secret(value):
-        return unwrap(rpc.unwrap_rpc_secret(value))
-    if isinstance(value, dict):
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
 
 
 class ProgramMocks(pulumi.runtime.Mocks):
@@ -90,11 +74,12 @@ class ProgramMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(args.token)
 
 
-class RecordingMonitor(pmocks.MockMonitor):
+class RecordingMonitor(OutputsMonitor):
+    """Records every registration as the engine sees it: parent, dependencies, options and inputs."""
+
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
-        self.stack_outputs: dict[str, Any] = {}
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -113,11 +98,6 @@ class RecordingMonitor(pmocks.MockMonitor):
                 )
             )
         return response
-
-    def RegisterResourceOutputs(self, request: Any) -> Any:
-        if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
-            self.stack_outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
-        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
 @dataclass
@@ -141,16 +121,6 @@ class ProgramRun:
         return {self.by_urn[u].name for u in reg.dependencies if u in self.by_urn}
 
 
-def stack_config(stack_file: Path) -> dict[str, Any]:
-    """The `config:` block of a Pulumi.<stack>.yaml file."""
-    return dict(yaml.safe_load(stack_file.read_text())["config"])
-
-
-def to_runtime_config(config: Mapping[str, Any]) -> dict[str, str]:
-    """Config as the engine hands it to a program: strings, with structured values as JSON."""
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
-
-
 def run_program(
     config: Mapping[str, Any],
     secret_keys: Iterable[str] = (),
@@ -160,20 +130,6 @@ def run_program(
 ) -> ProgramRun:
     """Evaluate `__main__.py` with this config; errors are returned, not raised, so tests can assert on them."""
     mocks = mocks or ProgramMocks()
-    pulumi.runtime.settings.reset_options()
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
-    pulumi.runtime.set_all_config(to_runtime_config(config), list(secret_keys))
-    # set_mocks made a finished root stack; the program gets a fresh one, as under the language host.
-    pulumi.runtime.settings.ROOT.set(None)
-    error: Optional[BaseException] = None
-
-    def program() -> None:
-        runpy.run_path(str(MAIN), run_name="__main__")
-
-    try:
-        # As the Python language host runs a program: inside a root Stack resource that collects the exports.
-        _sync_await(run_in_stack(program))
-    except BaseException as exc:
-        error = exc
+    error = evaluate(config, mocks, monitor, secret_keys=secret_keys, preview=preview, stack=stack)
     return ProgramRun(monitor.registrations, monitor.stack_outputs, error)

@@ -1,0 +1,1 @@
+"""The lab: the real program on real cluster nodes (systemd-nspawn containers) on one machine."""

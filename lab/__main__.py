@@ -1,0 +1,53 @@
+"""python -m lab {up,status,failover,down}: the program's real resources on real nodes on this machine.
+
+No hypervisor needed: nodes are systemd-nspawn containers booting a Debian 12 image, inside a network namespace of
+the lab's own. Needs root and Debian's tools (scripts/setup).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from components.settings import SettingsError
+
+from . import operations as ops
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lab", description=__doc__.splitlines()[0])
+    p.add_argument("--stack", type=Path, default=ops.DEFAULT_STACK, help="stack file (default: Pulumi.lab.yaml)")
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="boot the nodes and apply the stack (safe to run again)")
+    up.add_argument("--rerun", action="store_true", help="run every step's create again, even unchanged ones")
+    sub.add_parser("status", help="pcs status, where the VIP is, the stats page through the VIP")
+    sub.add_parser("failover", help="hard-kill the VIP's node and report the outage")
+    down = sub.add_parser("down", help="run the deletes, stop the nodes, remove the namespace and mounts")
+    down.add_argument("--fast", action="store_true", help="skip the deletes (as `pulumi destroy` does with the VMs)")
+    a = p.parse_args(argv)
+    try:
+        ctx = ops.context(a.stack)
+    except SettingsError as err:
+        print(err, file=sys.stderr)
+        return 2
+    try:
+        if a.command == "up":
+            ops.up(ctx, rerun=a.rerun)
+            return ops.status(ctx)
+        if a.command == "status":
+            return ops.status(ctx)
+        if a.command == "failover":
+            ops.failover(ctx)
+            return 0
+        failures = ops.down(ctx, run_deletes=not a.fast)
+        for f in failures:
+            print(f"delete failed: {f}", file=sys.stderr)
+        return 1 if failures else 0
+    except (RuntimeError, TimeoutError) as err:
+        print(f"lab {a.command}: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""The lab engine: the program's own resources, realized on real nodes in the order the runtime registers them.
+
+- libvirt providers, volumes and networks: the lab's image and network stand in for them.
+- a CloudInitDisk + Domain: a node container with that seed and the domain's MAC (`nodes.py`).
+- a `remote.Command`: its `create` over real SSH with its own connection and stdin (`ssh.py`); a failure fails
+  the registration with node, step and output, and nothing that depends on it runs.
+- pulumi-random passwords and pulumi-tls keys: real values, kept in the lab's state so a second `up` reuses them.
+
+Like `pulumi up`, a resource whose inputs did not change is not touched again (`rerun` runs every step's create
+anyway, to prove they are safe twice). The state file records what was applied, so `down` runs the deletes in
+reverse order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import string
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pmocks
+
+from verify.runner import Runner, run
+
+from .nodes import Containers, NodeSeed
+from .program import OutputsMonitor, evaluate, unwrap
+from .ssh import Connection, Ssh
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class LabState:
+    """What the lab applied, by resource key (`type::name`), in the order it was applied."""
+
+    path: Path
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> LabState:
+        data = json.loads(path.read_text()) if path.exists() else {}
+        return cls(path, data.get("resources", {}))
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # It holds the generated secrets, as Pulumi's state does: readable by root only.
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-")
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"resources": self.resources}, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.path)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _password(length: int) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def _ed25519_openssh() -> tuple[str, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        key = Path(tmp) / "key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ha-lb-lab", "-f", str(key)], check=True)
+        return key.read_text(), (key.with_suffix(".pub")).read_text().strip()
+
+
+class LabMocks(pulumi.runtime.Mocks):
+    def __init__(self, lab: Lab, rerun: bool) -> None:
+        self.lab = lab
+        self.rerun = rerun
+        self.lock = threading.Lock()
+        self.disks: dict[str, dict[str, Any]] = {}
+
+    def call(self, args: pmocks.MockCallArgs) -> tuple[dict[Any, Any], Optional[list[tuple[str, str]]]]:
+        raise NotImplementedError(f"the lab does not provide {args.token}")
+
+    def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[Optional[str], dict[Any, Any]]:
+        key = f"{args.typ}::{args.name}"
+        inputs = unwrap(args.inputs)
+        with self.lock:
+            previous = self.lab.state.resources.get(key)
+        handler = {
+            "random:index/randomPassword:RandomPassword": self._password,
+            "tls:index/privateKey:PrivateKey": self._private_key,
+            "libvirt:index/cloudInitDisk:CloudInitDisk": self._cloud_init_disk,
+            "libvirt:index/domain:Domain": self._domain,
+            "command:remote:Command": self._command,
+        }.get(args.typ, self._stand_in)
+        outputs = handler(args.name, inputs, previous)
+        record = {"id": f"{args.name}-lab", "inputs": _digest(inputs), "outputs": outputs, "order": time.monotonic()}
+        if args.typ == "command:remote:Command" and inputs.get("delete"):
+            record["delete"] = {"command": inputs["delete"], "connection": inputs["connection"]}
+        if args.typ == "libvirt:index/domain:Domain":
+            record["node"] = outputs["node"]
+        with self.lock:
+            self.lab.state.resources[key] = {**(previous or {}), **record}
+            self.lab.state.save()
+        return record["id"], {**args.inputs, **outputs}
+
+    # --- stand-ins and secrets -------------------------------------------------------------------------------
+
+    def _stand_in(self, name: str, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
+        return {}  # providers, the base volume, disks, networks: the lab's image and bridge take their place
+
+    def _password(self, name: str, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
+        if previous:
+            return dict(previous["outputs"])
+        return {"result": _password(int(inputs.get("length", 32)))}
+
+    def _private_key(self, name: str, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
+        if previous:
+            return dict(previous["outputs"])
+        private, public = _ed25519_openssh()
+        return {"privateKeyOpenssh": private, "publicKeyOpenssh": public + "\n"}
+
+    # --- nodes -----------------------------------------------------------------------------------------------
+
+    def _cloud_init_disk(self, name: str, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
+        with self.lock:
+            self.disks[f"{name}-lab"] = inputs
+        return {}
+
+    def _domain(self, name: str, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
+        disk = self.disks[inputs["cloudinit"]]
+        node = yaml.safe_load(disk["metaData"])["local-hostname"]
+        seed = NodeSeed(
+            name=node,
+            mac=inputs["networkInterfaces"][0]["mac"],
+            user_data=disk["userData"],
+            meta_data=disk["metaData"],
+            network_config=disk["networkConfig"],
+        )
+        changed = previous is None or previous["inputs"] != _digest(inputs)
+        running = self.lab.containers.is_running(node)
+        if running and not changed:
+            self.lab.log(f"  skip {'':>6}  {name} ({node} running, unchanged)")
+        else:
+            started = time.monotonic()
+            if running:
+                self.lab.containers.stop(node)
+            # A changed domain gets a new disk; a stopped one boots again from its own (as after a refresh).
+            self.lab.containers.start(self.lab.rootfs, seed, fresh_disk=changed)
+            self.lab.log(f"  ok   {time.monotonic() - started:5.1f}s  {name} (node {node} booting)")
+        return {"node": node}
+
+    # --- remote steps ----------------------------------------------------------------------------------------
+
+    def _command(self, name: str, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
+        conn = self.lab.connection(inputs["connection"])
+        if previous is not None and previous["inputs"] == _digest(inputs) and not self.rerun:
+            self.lab.log(f"  skip {'':>6}  {name} ({conn.host}, unchanged)")
+            return dict(previous["outputs"])
+        started = time.monotonic()
+        done = self.lab.ssh.exec(conn, inputs["create"], stdin=inputs.get("stdin"))
+        took = time.monotonic() - started
+        if not done.ok:
+            self.lab.log(f"  FAIL {took:5.1f}s  {name} ({conn.host})")
+            # Like pulumi-command: the error carries the output, never the stdin.
+            raise RuntimeError(f"{name} on {conn.host} exited {done.returncode}:\n{done.stderr.strip()[-3000:]}")
+        self.lab.log(f"  ok   {took:5.1f}s  {name} ({conn.host})")
+        return {"stdout": done.stdout, "stderr": done.stderr}
+
+
+class Lab:
+    """The lab in `state_dir`: its state file, SSH keys and node disks."""
+
+    def __init__(self, state_dir: Path, rootfs: Path, log: Log = print, runner: Runner = run) -> None:
+        self.state_dir = state_dir
+        self.rootfs = rootfs
+        self.log = log
+        self.state = LabState.load(state_dir / "state.json")
+        self.containers = Containers(state_dir, runner)
+        self.ssh = Ssh(state_dir / "keys", runner)
+
+    @staticmethod
+    def connection(conn: dict[str, Any]) -> Connection:
+        return Connection(
+            host=conn["host"],
+            user=conn.get("user", "root"),
+            port=int(conn.get("port", 22)),
+            private_key=conn["privateKey"],
+            dial_error_limit=int(conn.get("dialErrorLimit", 10)),
+            per_dial_timeout=int(conn.get("perDialTimeout", 15)),
+        )
+
+    def apply(self, config: dict[str, Any], rerun: bool = False) -> tuple[dict[str, Any], Optional[BaseException]]:
+        """Evaluate the program with the lab stack's config and realize every resource; returns the outputs."""
+        mocks = LabMocks(self, rerun)
+        monitor = OutputsMonitor(mocks)
+        error = evaluate(config, mocks, monitor, stack="lab")
+        return unwrap(monitor.stack_outputs), error
+
+    def run_deletes(self) -> list[str]:
+        """Every applied step's delete, newest first; returns the ones that failed (the rest still run)."""
+        failures = []
+        steps = sorted(
+            ((k, r) for k, r in self.state.resources.items() if "delete" in r), key=lambda kr: -float(kr[1]["order"])
+        )
+        for key, record in steps:
+            conn = self.connection(record["delete"]["connection"])
+            started = time.monotonic()
+            done = self.ssh.exec(conn, record["delete"]["command"], timeout=300)
+            name = key.split("::", 1)[1]
+            self.log(
+                f"  {'ok  ' if done.ok else 'FAIL'} {time.monotonic() - started:5.1f}s  delete {name} ({conn.host})"
+            )
+            if not done.ok:
+                failures.append(f"{name}: {done.tail(3)}")
+            else:
+                del self.state.resources[key]["delete"]
+                self.state.save()
+        return failures
+
+    def nodes(self) -> list[str]:
+        return sorted(r["node"] for r in self.state.resources.values() if "node" in r)

@@ -1,0 +1,173 @@
+"""Lab nodes: systemd-nspawn containers booting the node image, on a bridge in the lab's own network namespace.
+
+Each node gets what the program gave its VM: an overlay on the rootfs (its disk), the program's NoCloud seed
+(user-data, meta-data, network-config: cloud-init does the rest), and a NIC with the program's MAC on the bridge.
+Every process the lab starts is recorded by pid and stopped by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from verify.runner import Runner, run
+
+NETNS = "ha-lb-lab"
+BRIDGE = "br0"
+CAPABILITIES = "CAP_NET_ADMIN,CAP_NET_RAW,CAP_SYS_NICE,CAP_IPC_LOCK"
+
+
+def in_netns(argv: list[str]) -> list[str]:
+    """argv run inside the lab's network namespace (nsenter: `ip netns exec` would remount /sys)."""
+    return ["nsenter", f"--net=/run/netns/{NETNS}", *argv]
+
+
+class LabNetwork:
+    """The lab's network namespace with a bridge; the driver's address (the stack's gateway) is on the bridge."""
+
+    def __init__(self, gateway_cidr: str, runner: Runner = run) -> None:
+        self.gateway_cidr = gateway_cidr
+        self.run = runner
+
+    def exists(self) -> bool:
+        return Path(f"/run/netns/{NETNS}").exists()
+
+    def up(self) -> None:
+        if not self.exists():
+            self._must(["ip", "netns", "add", NETNS])
+        ns = ["ip", "-n", NETNS]
+        self._must([*ns, "link", "set", "lo", "up"])
+        if not self.run([*ns, "link", "show", BRIDGE]).ok:
+            self._must([*ns, "link", "add", BRIDGE, "type", "bridge", "forward_delay", "0", "stp_state", "0"])
+        if self.gateway_cidr.split("/")[0] not in self.run([*ns, "-brief", "addr", "show", BRIDGE]).stdout:
+            self._must([*ns, "addr", "add", self.gateway_cidr, "dev", BRIDGE])
+        self._must([*ns, "link", "set", BRIDGE, "up"])
+
+    def down(self) -> None:
+        if self.exists():
+            self._must(["ip", "netns", "del", NETNS])
+
+    def _must(self, argv: list[str]) -> None:
+        done = self.run(argv)
+        if not done.ok:
+            raise RuntimeError(f"{' '.join(argv)}: {done.tail()}")
+
+
+@dataclass(frozen=True)
+class NodeSeed:
+    """What the program gave a VM, as the lab realizes it."""
+
+    name: str
+    mac: str
+    user_data: str
+    meta_data: str
+    network_config: str
+
+
+class Containers:
+    """Node containers under `state_dir/nodes/<name>`: disk (overlay upper dir), seed, console log, pid."""
+
+    def __init__(self, state_dir: Path, runner: Runner = run) -> None:
+        self.dir = state_dir / "nodes"
+        self.run = runner
+
+    def node_dir(self, name: str) -> Path:
+        return self.dir / name
+
+    def nspawn_pid(self, name: str) -> int | None:
+        pid_file = self.node_dir(name) / "nspawn.pid"
+        if not pid_file.exists():
+            return None
+        pid = int(pid_file.read_text())
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            return None
+        # A pid recorded by this lab, still the nspawn it started (pids get reused).
+        return pid if b"systemd-nspawn" in cmdline and f"ha-lb-{name}".encode() in cmdline else None
+
+    def init_pid(self, name: str) -> int | None:
+        """The container's init: the child of our nspawn."""
+        pid = self.nspawn_pid(name)
+        if pid is None:
+            return None
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        kids = children.read_text().split() if children.exists() else []
+        return int(kids[0]) if kids else None
+
+    def is_running(self, name: str) -> bool:
+        return self.nspawn_pid(name) is not None
+
+    def start(self, rootfs: Path, seed: NodeSeed, fresh_disk: bool = False) -> None:
+        """Boot the node; its disk (overlay upper dir) persists across restarts unless `fresh_disk`."""
+        d = self.node_dir(seed.name)
+        root = d / "root"
+        self._unmount(root)
+        if fresh_disk:
+            self.run(["rm", "-rf", str(d / "upper"), str(d / "work")])
+        for sub in ("upper", "work", "root"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        opts = f"lowerdir={rootfs},upperdir={d / 'upper'},workdir={d / 'work'}"
+        self._must(["mount", "-t", "overlay", "overlay", "-o", opts, str(root)])
+        seed_dir = root / "var/lib/cloud/seed/nocloud"
+        seed_dir.mkdir(parents=True, exist_ok=True)
+        (seed_dir / "user-data").write_text(seed.user_data)
+        (seed_dir / "meta-data").write_text(seed.meta_data)
+        (seed_dir / "network-config").write_text(seed.network_config)
+        # The hypervisor's part: the NIC carries the MAC the program gave the VM, before cloud-init looks for it.
+        unit = root / "etc/systemd/system/ha-lb-lab-nic.service"
+        unit.write_text(
+            "[Unit]\nDescription=ha-lb lab: the NIC takes the MAC the program gave this node's VM\n"
+            "DefaultDependencies=no\nBefore=cloud-init-local.service network-pre.target\nWants=network-pre.target\n"
+            f"[Service]\nType=oneshot\nExecStart=/sbin/ip link set host0 address {seed.mac}\n"
+        )
+        wants = root / "etc/systemd/system/sysinit.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / unit.name).unlink(missing_ok=True)
+        (wants / unit.name).symlink_to(f"/etc/systemd/system/{unit.name}")
+        nspawn = ["systemd-nspawn", "-q", "-b", "-M", f"ha-lb-{seed.name}", "-D", str(root)]
+        # Without a system bus here: no machined registration, and the container stays in our own unit.
+        nspawn += ["--register=no", "--keep-unit", f"--network-bridge={BRIDGE}", f"--capability={CAPABILITIES}"]
+        console = open(d / "console.log", "ab")  # noqa: SIM115 - handed to the container process
+        proc = subprocess.Popen(
+            in_netns(nspawn),
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        console.close()
+        (d / "nspawn.pid").write_text(str(proc.pid))
+
+    def kill(self, name: str, timeout: float = 10) -> None:
+        """Hard-kill the node (SIGKILL of its init: its network namespace dies with it), then reap nspawn."""
+        init = self.init_pid(name)
+        pid = self.nspawn_pid(name)
+        if init is not None:
+            os.kill(init, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while pid is not None and self.nspawn_pid(name) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid is not None and self.nspawn_pid(name) is not None:
+            os.kill(pid, signal.SIGKILL)
+
+    def stop(self, name: str) -> None:
+        self.kill(name)
+        self._unmount(self.node_dir(name) / "root")
+        (self.node_dir(name) / "nspawn.pid").unlink(missing_ok=True)
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.dir.iterdir()) if self.dir.exists() else []
+
+    def _unmount(self, root: Path) -> None:
+        if root.exists() and self.run(["mountpoint", "-q", str(root)]).ok:
+            self._must(["umount", str(root)])
+
+    def _must(self, argv: list[str]) -> None:
+        done = self.run(argv)
+        if not done.ok:
+            raise RuntimeError(f"{' '.join(argv)}: {done.tail()}")

@@ -1,0 +1,244 @@
+"""What the lab does: up, status, failover, down. Each works from what is on disk, so it also cleans up after a
+failed or interrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.settings import Settings
+from verify.runner import Runner, run
+from verify.stackfile import settings_from_stack_file, stack_config
+
+from .engine import Lab, Log
+from .image import ensure_rootfs, recipe_for, rootfs_path
+from .nodes import LabNetwork, in_netns
+from .probe import Outage, outage_around, parse_samples
+from .ssh import Connection
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STACK = ROOT / "Pulumi.lab.yaml"
+STATE_DIR = Path(os.environ.get("HA_LB_LAB_DIR", ROOT / ".lab"))
+
+
+@dataclass
+class LabContext:
+    stack: Path
+    settings: Settings
+    lab: Lab
+    network: LabNetwork
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        path = self.lab.state_dir / "outputs.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def connection(self, host: str, timeout: int = 3) -> Connection:
+        out = self.outputs
+        return Connection(host, out["sshUser"], self.settings.ssh.port, out["sshPrivateKey"], 1, timeout)
+
+    def on(self, node: str, command: str, timeout: float = 60) -> tuple[bool, str]:
+        """Run a command (as root, through sudo) on a node; (ok, stdout)."""
+        address = str(next(n.address for n in self.settings.node_list if n.name == node))
+        done = self.lab.ssh.exec(self.connection(address), f"sudo -n {command}", timeout=timeout)
+        return done.ok, done.stdout
+
+
+def context(stack: Path = DEFAULT_STACK, log: Log = print, runner: Runner = run) -> LabContext:
+    s = settings_from_stack_file(stack)
+    network = LabNetwork(f"{s.gateway}/{s.network.cidr.prefixlen}", runner)
+    return LabContext(stack, s, Lab(STATE_DIR, rootfs_path(recipe_for(s)), log, runner), network)
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float = 0.2) -> float:
+    """Poll until `check()` holds; the seconds it took. A deadline, never a fixed sleep."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(every)
+    return time.monotonic() - started
+
+
+def http_status(url: str, auth: str | None = None, timeout: float = 1.0) -> int:
+    """HTTP status of a GET from inside the lab's namespace (0: no answer)."""
+    argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", str(timeout)]
+    with tempfile.NamedTemporaryFile("w", prefix="ha-lb-auth-") as cfg:
+        if auth:
+            # curl reads the credentials from a config file: never on a command line.
+            cfg.write(f'user = "{auth}"\n')
+            cfg.flush()
+            argv += ["-K", cfg.name]
+        done = run(in_netns([*argv, url]), timeout=timeout + 5)
+    return int(done.stdout or 0) if done.stdout.strip().isdigit() else 0
+
+
+def stats_auth(ctx: LabContext) -> str:
+    return f"{ctx.outputs['statsUser']}:{ctx.outputs['statsPassword']}"
+
+
+def up(ctx: LabContext, rerun: bool = False) -> float:
+    """Nodes, then the stack; returns seconds from the start to the VIP serving the stats page."""
+    started = time.monotonic()
+    ensure_rootfs(recipe_for(ctx.settings), log=ctx.lab.log)
+    ctx.lab.rootfs = rootfs_path(recipe_for(ctx.settings))
+    ctx.network.up()
+    ctx.lab.log(f"up: {ctx.stack.name}: {len(ctx.settings.node_list)} nodes, VIP {ctx.settings.vip.address}")
+    t0 = time.monotonic()
+    outputs, error = ctx.lab.apply(stack_config(ctx.stack), rerun=rerun)
+    if outputs:
+        path = ctx.lab.state_dir / "outputs.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(outputs, f, indent=1)
+    if error is not None:
+        raise RuntimeError(f"up failed: {error}\n(fix the cause and run `up` again: done steps are kept)")
+    serving = wait_for("the stats page on the VIP", lambda: http_status(stats_url(ctx), stats_auth(ctx)) == 200, 120)
+    total = time.monotonic() - started
+    ctx.lab.log(
+        f"up: VIP serving {time.monotonic() - t0:.1f} s after the first resource ({serving:.1f} s of it waiting); {total:.1f} s in all"
+    )
+    return time.monotonic() - t0
+
+
+def stats_url(ctx: LabContext) -> str:
+    st = ctx.settings.haproxy.stats
+    return f"http://{ctx.settings.vip.address}:{st.port}{st.uri}"
+
+
+def alive_nodes(ctx: LabContext) -> list[str]:
+    return [n.name for n in ctx.settings.node_list if ctx.lab.containers.is_running(n.name)]
+
+
+def vip_node(ctx: LabContext) -> str | None:
+    for node in alive_nodes(ctx):
+        ok, out = ctx.on(node, "crm_resource --locate -r vip -Q", timeout=15)
+        if ok and out.strip():
+            return out.strip().splitlines()[0]
+    return None
+
+
+def node_states(ctx: LabContext) -> dict[str, bool]:
+    """Online state of every cluster node as a live node's Pacemaker sees it."""
+    for node in alive_nodes(ctx):
+        ok, out = ctx.on(node, "crm_mon -1 --output-as=xml", timeout=15)
+        if ok:
+            root = ET.fromstring(out)
+            return {n.get("name", ""): n.get("online") == "true" for n in root.iter("node") if n.get("name")}
+    return {}
+
+
+def status(ctx: LabContext) -> int:
+    nodes = alive_nodes(ctx)
+    ctx.lab.log(f"nodes running: {', '.join(nodes) or 'none'}")
+    if not nodes:
+        return 1
+    ok, out = ctx.on(nodes[0], "pcs status", timeout=30)
+    ctx.lab.log(out.rstrip())
+    ctx.lab.log(f"VIP {ctx.settings.vip.address} on: {vip_node(ctx) or 'no node'}")
+    with_auth = http_status(stats_url(ctx), stats_auth(ctx))
+    without = http_status(stats_url(ctx))
+    ctx.lab.log(f"stats page {stats_url(ctx)}: {with_auth} with credentials, {without} without")
+    return 0 if ok and with_auth == 200 else 1
+
+
+@dataclass(frozen=True)
+class FailoverResult:
+    killed: str
+    serving_from: str | None
+    outage: Outage
+
+
+class Prober:
+    """`lab.probe` running inside the lab's namespace, stopped by pid."""
+
+    def __init__(self, url: str, auth: str | None, interval: float = 0.05, timeout: float = 0.5) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="ha-lb-probe-"))
+        self.out = self.dir / "samples"
+        argv = [
+            sys.executable,
+            "-m",
+            "lab.probe",
+            url,
+            str(self.out),
+            "--interval",
+            str(interval),
+            "--timeout",
+            str(timeout),
+        ]
+        if auth:
+            (self.dir / "auth").write_text(auth)
+            os.chmod(self.dir / "auth", 0o600)
+            argv += ["--auth-file", str(self.dir / "auth")]
+        self.proc = subprocess.Popen(in_netns(argv), cwd=ROOT, stdin=subprocess.DEVNULL)
+
+    def samples(self) -> list[Any]:
+        return parse_samples(self.out.read_text().splitlines()) if self.out.exists() else []
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def failover(ctx: LabContext, timeout: float = 90) -> FailoverResult:
+    """Hard-kill the VIP's node while probing the VIP; the outage, timed by probe completion."""
+    home = vip_node(ctx)
+    if home is None:
+        raise RuntimeError("no node holds the VIP: is the lab up?")
+    prober = Prober(stats_url(ctx), stats_auth(ctx))
+    samples: list[Any] = []
+    try:
+        wait_for("probes answering through the VIP", lambda: sum(s.ok for s in prober.samples()) >= 10, 30)
+        killed_at = time.time()
+        ctx.lab.containers.kill(home)
+        ctx.lab.log(f"failover: killed {home} (SIGKILL of its init)")
+
+        def recovered() -> bool:
+            oks = [s.end for s in prober.samples() if s.ok and s.start > killed_at]
+            return len(oks) >= 5  # serving steadily again, not one lucky answer
+
+        wait_for("the VIP serving again", recovered, timeout)
+    finally:
+        samples = prober.samples()
+        prober.stop()
+    outage = outage_around(samples, killed_at)
+    if outage is None:
+        raise RuntimeError("no successful probe on one side of the kill")
+    now = vip_node(ctx)
+    ctx.lab.log(f"failover: VIP served again from {now} after an outage of {outage.seconds:.2f} s")
+    return FailoverResult(home, now, outage)
+
+
+def down(ctx: LabContext, run_deletes: bool = True) -> list[str]:
+    """Deletes (newest first, on a running lab), then containers, mounts, namespace and the lab's state."""
+    failures: list[str] = []
+    if run_deletes and alive_nodes(ctx) and (ctx.lab.state_dir / "outputs.json").exists():
+        ctx.lab.log("down: running every step's delete, newest first")
+        failures = ctx.lab.run_deletes()
+    for name in ctx.lab.containers.names():
+        ctx.lab.containers.stop(name)
+        ctx.lab.log(f"down: stopped {name}")
+    ctx.network.down()
+    for sub in ("nodes", "keys"):
+        shutil.rmtree(ctx.lab.state_dir / sub, ignore_errors=True)
+    for f in ("state.json", "outputs.json"):
+        (ctx.lab.state_dir / f).unlink(missing_ok=True)
+    ctx.lab.log("down: no container, mount or namespace of the lab is left")
+    return failures

@@ -1,0 +1,77 @@
+"""Running a remote command as pulumi-command does: one SSH session, stdin fed, dial errors retried."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from verify.runner import Completed, Runner, run
+
+from .nodes import in_netns
+
+
+@dataclass(frozen=True)
+class Connection:
+    host: str
+    user: str
+    port: int
+    private_key: str
+    dial_error_limit: int = 10
+    per_dial_timeout: int = 15
+
+
+class Ssh:
+    """SSH from the lab's driver, inside the lab's network namespace."""
+
+    def __init__(self, key_dir: Path, runner: Runner = run) -> None:
+        self.key_dir = key_dir
+        self.run = runner
+
+    def key_file(self, private_key: str) -> Path:
+        path = self.key_dir / f"id-{hashlib.sha256(private_key.encode()).hexdigest()[:12]}"
+        if not path.exists():
+            self.key_dir.mkdir(parents=True, exist_ok=True)
+            # Written whole under a private name, then renamed: concurrent steps never see half a key.
+            fd, tmp = tempfile.mkstemp(dir=self.key_dir)
+            with os.fdopen(fd, "w") as f:
+                f.write(private_key if private_key.endswith("\n") else private_key + "\n")
+            os.replace(tmp, path)
+        return path
+
+    def argv(self, conn: Connection, command: str, connect_timeout: int | None = None) -> list[str]:
+        return in_netns(
+            [
+                "ssh",
+                "-q",
+                "-i",
+                str(self.key_file(conn.private_key)),
+                "-p",
+                str(conn.port),
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                f"ConnectTimeout={connect_timeout or conn.per_dial_timeout}",
+                "-o",
+                "ServerAliveInterval=5",
+                f"{conn.user}@{conn.host}",
+                command,
+            ]
+        )
+
+    def exec(self, conn: Connection, command: str, stdin: str | None = None, timeout: float = 900) -> Completed:
+        """Run `command`; a failed dial (ssh's 255 before the command runs) is retried up to the dial limit."""
+        attempts = max(1, conn.dial_error_limit)
+        for attempt in range(attempts):
+            done = self.run(self.argv(conn, command), stdin=stdin, timeout=timeout)
+            if done.returncode != 255 or attempt == attempts - 1:
+                return done
+            time.sleep(0.5)
+        raise AssertionError("unreachable")

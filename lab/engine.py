@@ -33,7 +33,7 @@ from pulumi.runtime import mocks as pmocks
 
 from verify.runner import Runner, run
 
-from .nodes import Containers, NodeSeed
+from .nodes import Containers, NodeSeed, netns_for
 from .program import OutputsMonitor, evaluate, unwrap
 from .ssh import Connection, Ssh
 
@@ -101,7 +101,13 @@ class LabMocks(pulumi.runtime.Mocks):
             "command:remote:Command": self._command,
         }.get(args.typ, self._stand_in)
         outputs = handler(args.name, inputs, previous)
-        record = {"id": f"{args.name}-lab", "inputs": _digest(inputs), "outputs": outputs, "order": time.monotonic()}
+        resource_id = f"{args.name}-lab"
+        record: dict[str, Any] = {
+            "id": resource_id,
+            "inputs": _digest(inputs),
+            "outputs": outputs,
+            "order": time.monotonic(),
+        }
         if args.typ == "command:remote:Command" and inputs.get("delete"):
             record["delete"] = {"command": inputs["delete"], "connection": inputs["connection"]}
         if args.typ == "libvirt:index/domain:Domain":
@@ -109,7 +115,7 @@ class LabMocks(pulumi.runtime.Mocks):
         with self.lock:
             self.lab.state.resources[key] = {**(previous or {}), **record}
             self.lab.state.save()
-        return record["id"], {**args.inputs, **outputs}
+        return resource_id, {**args.inputs, **outputs}
 
     # --- stand-ins and secrets -------------------------------------------------------------------------------
 
@@ -183,8 +189,9 @@ class Lab:
         self.rootfs = rootfs
         self.log = log
         self.state = LabState.load(state_dir / "state.json")
-        self.containers = Containers(state_dir, runner)
-        self.ssh = Ssh(state_dir / "keys", runner)
+        self.netns = netns_for(state_dir)
+        self.containers = Containers(state_dir, self.netns, runner)
+        self.ssh = Ssh(state_dir / "keys", self.netns, runner)
 
     @staticmethod
     def connection(conn: dict[str, Any]) -> Connection:

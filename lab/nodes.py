@@ -7,6 +7,7 @@ Every process the lab starts is recorded by pid and stopped by pid.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -16,30 +17,44 @@ from pathlib import Path
 
 from verify.runner import Runner, run
 
-NETNS = "ha-lb-lab"
 BRIDGE = "br0"
 CAPABILITIES = "CAP_NET_ADMIN,CAP_NET_RAW,CAP_SYS_NICE,CAP_IPC_LOCK"
 
 
-def in_netns(argv: list[str]) -> list[str]:
-    """argv run inside the lab's network namespace (nsenter: `ip netns exec` would remount /sys)."""
-    return ["nsenter", f"--net=/run/netns/{NETNS}", *argv]
+def netns_for(state_dir: Path) -> str:
+    """The lab's network namespace: one per lab directory, so labs (a developer's, the tests') never meet."""
+    return f"ha-lb-{hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:8]}"
+
+
+def in_netns(netns: str, argv: list[str]) -> list[str]:
+    """argv run inside a lab's network namespace (nsenter: `ip netns exec` would remount /sys)."""
+    return ["nsenter", f"--net=/run/netns/{netns}", *argv]
+
+
+def alive(pid: int) -> bool:
+    """Running and not yet a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class LabNetwork:
     """The lab's network namespace with a bridge; the driver's address (the stack's gateway) is on the bridge."""
 
-    def __init__(self, gateway_cidr: str, runner: Runner = run) -> None:
+    def __init__(self, netns: str, gateway_cidr: str, runner: Runner = run) -> None:
+        self.netns = netns
         self.gateway_cidr = gateway_cidr
         self.run = runner
 
     def exists(self) -> bool:
-        return Path(f"/run/netns/{NETNS}").exists()
+        return Path(f"/run/netns/{self.netns}").exists()
 
     def up(self) -> None:
         if not self.exists():
-            self._must(["ip", "netns", "add", NETNS])
-        ns = ["ip", "-n", NETNS]
+            self._must(["ip", "netns", "add", self.netns])
+        ns = ["ip", "-n", self.netns]
         self._must([*ns, "link", "set", "lo", "up"])
         if not self.run([*ns, "link", "show", BRIDGE]).ok:
             self._must([*ns, "link", "add", BRIDGE, "type", "bridge", "forward_delay", "0", "stp_state", "0"])
@@ -49,7 +64,7 @@ class LabNetwork:
 
     def down(self) -> None:
         if self.exists():
-            self._must(["ip", "netns", "del", NETNS])
+            self._must(["ip", "netns", "del", self.netns])
 
     def _must(self, argv: list[str]) -> None:
         done = self.run(argv)
@@ -71,9 +86,11 @@ class NodeSeed:
 class Containers:
     """Node containers under `state_dir/nodes/<name>`: disk (overlay upper dir), seed, console log, pid."""
 
-    def __init__(self, state_dir: Path, runner: Runner = run) -> None:
+    def __init__(self, state_dir: Path, netns: str, runner: Runner = run) -> None:
         self.dir = state_dir / "nodes"
+        self.netns = netns
         self.run = runner
+        self._children: dict[str, subprocess.Popen[bytes]] = {}  # nspawns this process started, to reap
 
     def node_dir(self, name: str) -> Path:
         return self.dir / name
@@ -86,6 +103,8 @@ class Containers:
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except FileNotFoundError:
+            return None
+        if not alive(pid):
             return None
         # A pid recorded by this lab, still the nspawn it started (pids get reused).
         return pid if b"systemd-nspawn" in cmdline and f"ha-lb-{name}".encode() in cmdline else None
@@ -134,13 +153,14 @@ class Containers:
         nspawn += ["--register=no", "--keep-unit", f"--network-bridge={BRIDGE}", f"--capability={CAPABILITIES}"]
         console = open(d / "console.log", "ab")  # noqa: SIM115 - handed to the container process
         proc = subprocess.Popen(
-            in_netns(nspawn),
+            in_netns(self.netns, nspawn),
             stdin=subprocess.DEVNULL,
             stdout=console,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         console.close()
+        self._children[seed.name] = proc
         (d / "nspawn.pid").write_text(str(proc.pid))
 
     def kill(self, name: str, timeout: float = 10) -> None:
@@ -154,6 +174,9 @@ class Containers:
             time.sleep(0.05)
         if pid is not None and self.nspawn_pid(name) is not None:
             os.kill(pid, signal.SIGKILL)
+        child = self._children.pop(name, None)
+        if child is not None:
+            child.wait(timeout)
 
     def stop(self, name: str) -> None:
         self.kill(name)

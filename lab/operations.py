@@ -29,7 +29,10 @@ from .ssh import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STACK = ROOT / "Pulumi.lab.yaml"
-STATE_DIR = Path(os.environ.get("HA_LB_LAB_DIR", ROOT / ".lab"))
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("HA_LB_LAB_DIR", ROOT / ".lab"))
 
 
 @dataclass
@@ -55,10 +58,13 @@ class LabContext:
         return done.ok, done.stdout
 
 
-def context(stack: Path = DEFAULT_STACK, log: Log = print, runner: Runner = run) -> LabContext:
+def context(
+    stack: Path = DEFAULT_STACK, state_dir: Path | None = None, log: Log = print, runner: Runner = run
+) -> LabContext:
     s = settings_from_stack_file(stack)
-    network = LabNetwork(f"{s.gateway}/{s.network.cidr.prefixlen}", runner)
-    return LabContext(stack, s, Lab(STATE_DIR, rootfs_path(recipe_for(s)), log, runner), network)
+    lab = Lab((state_dir or default_state_dir()).resolve(), rootfs_path(recipe_for(s)), log, runner)
+    network = LabNetwork(lab.netns, f"{s.gateway}/{s.network.cidr.prefixlen}", runner)
+    return LabContext(stack, s, lab, network)
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float = 0.2) -> float:
@@ -71,7 +77,7 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float 
     return time.monotonic() - started
 
 
-def http_status(url: str, auth: str | None = None, timeout: float = 1.0) -> int:
+def http_status(netns: str, url: str, auth: str | None = None, timeout: float = 1.0) -> int:
     """HTTP status of a GET from inside the lab's namespace (0: no answer)."""
     argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", str(timeout)]
     with tempfile.NamedTemporaryFile("w", prefix="ha-lb-auth-") as cfg:
@@ -80,7 +86,7 @@ def http_status(url: str, auth: str | None = None, timeout: float = 1.0) -> int:
             cfg.write(f'user = "{auth}"\n')
             cfg.flush()
             argv += ["-K", cfg.name]
-        done = run(in_netns([*argv, url]), timeout=timeout + 5)
+        done = run(in_netns(netns, [*argv, url]), timeout=timeout + 5)
     return int(done.stdout or 0) if done.stdout.strip().isdigit() else 0
 
 
@@ -104,12 +110,14 @@ def up(ctx: LabContext, rerun: bool = False) -> float:
             json.dump(outputs, f, indent=1)
     if error is not None:
         raise RuntimeError(f"up failed: {error}\n(fix the cause and run `up` again: done steps are kept)")
-    serving = wait_for("the stats page on the VIP", lambda: http_status(stats_url(ctx), stats_auth(ctx)) == 200, 120)
-    total = time.monotonic() - started
-    ctx.lab.log(
-        f"up: VIP serving {time.monotonic() - t0:.1f} s after the first resource ({serving:.1f} s of it waiting); {total:.1f} s in all"
-    )
-    return time.monotonic() - t0
+
+    def serving() -> bool:
+        return http_status(ctx.lab.netns, stats_url(ctx), stats_auth(ctx)) == 200
+
+    wait_for("the stats page on the VIP", serving, 120)
+    to_vip = time.monotonic() - t0
+    ctx.lab.log(f"up: VIP serving {to_vip:.1f} s after the first resource; {time.monotonic() - started:.1f} s in all")
+    return to_vip
 
 
 def stats_url(ctx: LabContext) -> str:
@@ -134,8 +142,8 @@ def node_states(ctx: LabContext) -> dict[str, bool]:
     for node in alive_nodes(ctx):
         ok, out = ctx.on(node, "crm_mon -1 --output-as=xml", timeout=15)
         if ok:
-            root = ET.fromstring(out)
-            return {n.get("name", ""): n.get("online") == "true" for n in root.iter("node") if n.get("name")}
+            listed = ET.fromstring(out).find("nodes")
+            return {n.get("name", ""): n.get("online") == "true" for n in (listed if listed is not None else [])}
     return {}
 
 
@@ -147,8 +155,8 @@ def status(ctx: LabContext) -> int:
     ok, out = ctx.on(nodes[0], "pcs status", timeout=30)
     ctx.lab.log(out.rstrip())
     ctx.lab.log(f"VIP {ctx.settings.vip.address} on: {vip_node(ctx) or 'no node'}")
-    with_auth = http_status(stats_url(ctx), stats_auth(ctx))
-    without = http_status(stats_url(ctx))
+    with_auth = http_status(ctx.lab.netns, stats_url(ctx), stats_auth(ctx))
+    without = http_status(ctx.lab.netns, stats_url(ctx))
     ctx.lab.log(f"stats page {stats_url(ctx)}: {with_auth} with credentials, {without} without")
     return 0 if ok and with_auth == 200 else 1
 
@@ -163,7 +171,7 @@ class FailoverResult:
 class Prober:
     """`lab.probe` running inside the lab's namespace, stopped by pid."""
 
-    def __init__(self, url: str, auth: str | None, interval: float = 0.05, timeout: float = 0.5) -> None:
+    def __init__(self, netns: str, url: str, auth: str | None, interval: float = 0.05, timeout: float = 0.5) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="ha-lb-probe-"))
         self.out = self.dir / "samples"
         argv = [
@@ -181,7 +189,7 @@ class Prober:
             (self.dir / "auth").write_text(auth)
             os.chmod(self.dir / "auth", 0o600)
             argv += ["--auth-file", str(self.dir / "auth")]
-        self.proc = subprocess.Popen(in_netns(argv), cwd=ROOT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(in_netns(netns, argv), cwd=ROOT, stdin=subprocess.DEVNULL)
 
     def samples(self) -> list[Any]:
         return parse_samples(self.out.read_text().splitlines()) if self.out.exists() else []
@@ -202,7 +210,7 @@ def failover(ctx: LabContext, timeout: float = 90) -> FailoverResult:
     home = vip_node(ctx)
     if home is None:
         raise RuntimeError("no node holds the VIP: is the lab up?")
-    prober = Prober(stats_url(ctx), stats_auth(ctx))
+    prober = Prober(ctx.lab.netns, stats_url(ctx), stats_auth(ctx))
     samples: list[Any] = []
     try:
         wait_for("probes answering through the VIP", lambda: sum(s.ok for s in prober.samples()) >= 10, 30)
@@ -242,3 +250,42 @@ def down(ctx: LabContext, run_deletes: bool = True) -> list[str]:
         (ctx.lab.state_dir / f).unlink(missing_ok=True)
     ctx.lab.log("down: no container, mount or namespace of the lab is left")
     return failures
+
+
+def resource_nodes(ctx: LabContext) -> dict[str, set[str]]:
+    """Where each resource runs (clone instances merged), as a live node's Pacemaker sees it."""
+    for node in alive_nodes(ctx):
+        ok, out = ctx.on(node, "crm_mon -1 --output-as=xml", timeout=15)
+        if ok:
+            placement: dict[str, set[str]] = {}
+            resources = ET.fromstring(out).find("resources")
+            for res in resources.iter("resource") if resources is not None else []:
+                nodes = placement.setdefault(res.get("id", ""), set())
+                if res.get("active") == "true" and res.get("role") == "Started":
+                    nodes.update(n.get("name", "") for n in res.findall("node"))
+            return placement
+    return {}
+
+
+def fetch(ctx: LabContext, url: str, timeout: float = 2.0) -> str:
+    """The body of a GET from inside the lab's namespace ('' when nothing answers)."""
+    done = run(in_netns(ctx.lab.netns, ["curl", "-s", "--max-time", str(timeout), url]), timeout=timeout + 5)
+    return done.stdout if done.ok else ""
+
+
+class Backend:
+    """An HTTP server on the lab's driver address, for HAProxy to balance to. Stopped by pid."""
+
+    def __init__(self, ctx: LabContext, port: int, directory: Path) -> None:
+        argv = [sys.executable, "-m", "http.server", str(port), "--bind", str(ctx.settings.gateway)]
+        self.proc = subprocess.Popen(
+            in_netns(ctx.lab.netns, [*argv, "--directory", str(directory)]),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=0.5)
     p.add_argument("--auth-file", help="file holding user:password (kept off the command line)")
     a = p.parse_args(argv)
-    auth = open(a.auth_file).read().strip() if a.auth_file else None
+    auth = Path(a.auth_file).read_text().strip() if a.auth_file else None
     probe(a.url, a.out, a.interval, a.timeout, auth)
     return 0
 

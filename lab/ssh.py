@@ -27,8 +27,9 @@ class Connection:
 class Ssh:
     """SSH from the lab's driver, inside the lab's network namespace."""
 
-    def __init__(self, key_dir: Path, runner: Runner = run) -> None:
+    def __init__(self, key_dir: Path, netns: str, runner: Runner = run) -> None:
         self.key_dir = key_dir
+        self.netns = netns
         self.run = runner
 
     def key_file(self, private_key: str) -> Path:
@@ -44,6 +45,7 @@ class Ssh:
 
     def argv(self, conn: Connection, command: str, connect_timeout: int | None = None) -> list[str]:
         return in_netns(
+            self.netns,
             [
                 "ssh",
                 "-q",
@@ -63,7 +65,7 @@ class Ssh:
                 "ServerAliveInterval=5",
                 f"{conn.user}@{conn.host}",
                 command,
-            ]
+            ],
         )
 
     def exec(self, conn: Connection, command: str, stdin: str | None = None, timeout: float = 900) -> Completed:

@@ -1,0 +1,86 @@
+"""End to end on real nodes: the program's own resources applied to systemd-nspawn nodes by the lab engine.
+
+Polls with deadlines, never fixed sleeps. Every lab lives in its own temporary directory and network namespace,
+and is taken down (containers, mounts, namespace) whatever happens.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import operations as ops
+from lab.nodes import netns_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("lab"), pytest.mark.timeout(1500)]
+
+
+def lab_stack(tmp_path: Path, nodes: int) -> Path:
+    doc = yaml.safe_load(ops.DEFAULT_STACK.read_text())
+    doc["config"]["ha-lb:nodes"]["count"] = nodes
+    path = tmp_path / f"Pulumi.lab{nodes}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(params=[2, 3], ids=["2-nodes", "3-nodes"])
+def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ops.LabContext]:
+    ctx = ops.context(lab_stack(tmp_path, request.param), state_dir=tmp_path / "lab", log=print)
+    try:
+        yield ctx
+    finally:
+        # Deletes run for real on one size; the other takes the fast way, as `pulumi destroy` would.
+        failures = ops.down(ctx, run_deletes=request.param == 2)
+        assert failures == []
+        assert not Path(f"/run/netns/{netns_for(ctx.lab.state_dir)}").exists()
+        assert str(ctx.lab.state_dir) not in Path("/proc/self/mounts").read_text()
+        assert ctx.lab.containers.names() == []
+
+
+def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) -> None:
+    s = lab.settings
+    names = {n.name for n in s.node_list}
+    ops.up(lab)
+
+    # Every node online, the VIP and HAProxy together.
+    ops.wait_for("every node online", lambda: ops.node_states(lab) == dict.fromkeys(names, True), 120)
+
+    def together() -> bool:
+        placed = ops.resource_nodes(lab)
+        return len(placed.get("vip", ())) == 1 and placed.get("haproxy") == placed["vip"]
+
+    ops.wait_for("the VIP and HAProxy started together", together, 60)
+    (home,) = ops.resource_nodes(lab)["vip"]
+
+    # The stats page answers on the VIP with its credentials and refuses without them.
+    url = ops.stats_url(lab)
+    assert ops.http_status(lab.lab.netns, url, ops.stats_auth(lab)) == 200
+    assert ops.http_status(lab.lab.netns, url) == 401
+
+    # The frontend carries a TCP connection through the VIP to a backend started here, in the namespace.
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "marker.txt").write_text("served-by-the-test-backend\n")
+    frontend = s.haproxy.frontends[0]
+    backend = ops.Backend(lab, int(s.haproxy.backends[0].servers[0].address.rsplit(":", 1)[1]), tmp_path / "www")
+    try:
+        through_vip = f"http://{s.vip.address}:{frontend.port}/marker.txt"
+        ops.wait_for(
+            "the backend through the VIP", lambda: "served-by-the-test-backend" in ops.fetch(lab, through_vip), 60
+        )
+
+        # Hard-kill the VIP's node: the VIP serves again from a survivor, which sees the dead node offline.
+        result = ops.failover(lab)
+        assert result.killed == home and result.serving_from in names - {home}
+        assert 0 < result.outage.seconds < 60
+        ops.wait_for("the dead node offline", lambda: ops.node_states(lab).get(home) is False, 60)
+        ops.wait_for(
+            "the backend through the VIP again", lambda: "served-by-the-test-backend" in ops.fetch(lab, through_vip), 60
+        )
+    finally:
+        backend.stop()
+
+    # `up` again on the surviving lab: the dead node boots again from its disk, every step runs again, none fails.
+    ops.up(lab, rerun=True)
+    ops.wait_for("every node online again", lambda: ops.node_states(lab) == dict.fromkeys(names, True), 120)
+    assert ops.resource_nodes(lab)["vip"] == {result.serving_from}, "stickiness: the VIP stays where it moved"

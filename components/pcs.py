@@ -87,6 +87,14 @@ def cluster_enable_all() -> list[str]:
     return [PCS, "cluster", "enable", "--all"]
 
 
+def cluster_stop_all() -> list[str]:
+    return [PCS, "cluster", "stop", "--all"]
+
+
+def cluster_disable_all() -> list[str]:
+    return [PCS, "cluster", "disable", "--all"]
+
+
 def cluster_destroy_all() -> list[str]:
     # --force answers the confirmation pcs asks for when it has no terminal.
     return [PCS, "cluster", "destroy", "--all", "--force"]

@@ -22,6 +22,7 @@ HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 HAPROXY_DIST = "/etc/haproxy/haproxy.cfg.dist"
 NONLOCAL_BIND_DROPIN = "/etc/systemd/system/haproxy.service.d/50-ha-lb-nonlocal-bind.conf"
 COROSYNC_CONF = "/etc/corosync/corosync.conf"
+CIB_XML = "/var/lib/pacemaker/cib/cib.xml"
 CLUSTER_START_WAIT_S = 600
 VIP_ID = "vip"
 HAPROXY_ID = "haproxy"
@@ -283,9 +284,26 @@ def _cluster_setup_script(s: Settings, members: list[tuple[str, str]]) -> str:
         "else\n"
         f"  {q(pcs.cluster_setup(name, members, s.cluster.token_ms))}\n"
         "fi\n"
-        f"{q(pcs.cluster_start_all(CLUSTER_START_WAIT_S))}\n"
-        f"{q(pcs.cluster_enable_all())}\n"
     )
+
+
+def _cib_seed_script(dc_deadtime: str) -> str:
+    # Only where Pacemaker has never run: its first CIB then carries dc-deadtime (Pacemaker reads a CIB without a
+    # digest file, warning "No on-disk digest present"; it writes the digest itself from then on).
+    return (
+        f"if [ ! -e {CIB_XML} ]; then\n"
+        "  seed=$(mktemp)\n"
+        '  cibadmin --empty > "$seed"\n'
+        f'  CIB_file="$seed" crm_attribute --type crm_config --name dc-deadtime --update {shlex.quote(dc_deadtime)}\n'
+        f'  install -o hacluster -g haclient -m 0600 "$seed" {CIB_XML}\n'
+        '  rm -f "$seed"\n'
+        "fi\n"
+    )
+
+
+def _cib_seed_delete() -> str:
+    # A seed Pacemaker never used has no digest file; a used CIB belongs to the cluster (`pcs cluster destroy`).
+    return f"if [ -e {CIB_XML} ] && [ ! -e {CIB_XML}.sig ]; then rm -f {CIB_XML}; fi\n"
 
 
 def _totem_script(token_ms: int) -> str:
@@ -367,6 +385,30 @@ def build_plan(s: Settings) -> Plan:
             replace_on=(ident,),
         )
     )
+    for n in nodes:
+        steps.append(
+            Step(
+                f"cib-seed-{n.name}",
+                n.name,
+                StepKind.NODE,
+                _cib_seed_script(s.cluster.dc_deadtime),
+                _cib_seed_delete(),
+                depends_on=("cluster-setup",),  # setup clears the nodes' cluster files
+                replace_on=(ident,),
+                owner="node",
+            )
+        )
+    steps.append(
+        Step(
+            "cluster-start",
+            first,
+            StepKind.CLUSTER,
+            f"{q(pcs.cluster_start_all(CLUSTER_START_WAIT_S))}\n{q(pcs.cluster_enable_all())}\n",
+            f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_disable_all())}; {q(pcs.cluster_stop_all())}; fi\n",
+            depends_on=tuple(f"cib-seed-{n.name}" for n in nodes),
+            replace_on=(ident,),
+        )
+    )
     steps.append(
         Step(
             "cluster-totem",
@@ -374,7 +416,7 @@ def build_plan(s: Settings) -> Plan:
             StepKind.CLUSTER,
             _totem_script(s.cluster.token_ms),
             f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.totem_update(None))}; {q(pcs.corosync_reload())}; fi\n",
-            depends_on=("cluster-setup",),
+            depends_on=("cluster-start",),
             replace_on=(ident,),
         )
     )
@@ -393,13 +435,17 @@ def build_plan(s: Settings) -> Plan:
                 ensure_primitive(p)
                 + ensure_constraint("rsc_location", loc, pcs.location_add(cid, dev.name, dev.node, "-INFINITY")),
                 remove_constraint(cid) + remove_primitive(p),
-                depends_on=("cluster-setup",),
+                depends_on=("cluster-start",),
                 replace_on=(ident,),
             )
         )
         fence_ids.append(f"fence-{dev.name}")
 
-    props = {"stonith-enabled": str(s.stonith_enabled).lower(), "no-quorum-policy": s.cluster.no_quorum_policy}
+    props = {
+        "stonith-enabled": str(s.stonith_enabled).lower(),
+        "no-quorum-policy": s.cluster.no_quorum_policy,
+        "dc-deadtime": s.cluster.dc_deadtime,
+    }
     steps.append(
         Step(
             "cluster-properties",
@@ -407,7 +453,7 @@ def build_plan(s: Settings) -> Plan:
             StepKind.CIB,
             q(pcs.property_set(props)) + "\n",
             q(pcs.property_set({k: "" for k in props})) + "\n",
-            depends_on=("cluster-setup", *fence_ids),
+            depends_on=("cluster-start", *fence_ids),
             replace_on=(ident,),
         )
     )
@@ -418,7 +464,7 @@ def build_plan(s: Settings) -> Plan:
             StepKind.CIB,
             q(pcs.resource_defaults_update({"resource-stickiness": str(s.cluster.stickiness)})) + "\n",
             q(pcs.resource_defaults_update({"resource-stickiness": ""})) + "\n",
-            depends_on=("cluster-setup",),
+            depends_on=("cluster-start",),
             replace_on=(ident,),
         )
     )

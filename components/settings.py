@@ -137,6 +137,9 @@ class ClusterSettings(Model):
     """resource-stickiness: resources stay where they run when a failed node returns."""
     migration_threshold: int = Field(default=3, ge=1)
     """Failures on a node before a resource moves away from it."""
+    dc_deadtime: Duration = "5s"
+    """How long a starting node waits for a DC before holding an election (Pacemaker's default, 20s, is most of a
+    fresh cluster's start-up; nodes started together by `pcs cluster start --all` need far less)."""
     failure_timeout: Duration = "10min"
     """When a node's fail count expires, so it may host the resource again."""
     vip_monitor: MonitorSettings = MonitorSettings(interval="10s", timeout="20s")

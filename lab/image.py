@@ -34,12 +34,14 @@ SYSTEM_PACKAGES = (
     "ca-certificates",
     "procps",
     "less",
+    # Not used by the program: the benchmark's baseline (VRRP on the same nodes and VIP), disabled until then.
+    "keepalived",
 )
 
 # Run in the new rootfs once packages are in. Pacemaker owns corosync, pacemaker and haproxy; no timers churn;
 # host keys and machine-id are made per node at first boot.
 CUSTOMIZE = """
-systemctl disable corosync pacemaker haproxy >/dev/null 2>&1 || :
+systemctl disable corosync pacemaker haproxy keepalived >/dev/null 2>&1 || :
 rm -f /etc/corosync/corosync.conf
 systemctl enable pcsd ssh >/dev/null 2>&1
 systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service man-db.timer \

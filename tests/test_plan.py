@@ -36,14 +36,16 @@ def deps_closure(plan: Plan, step_id: str) -> set[str]:
 @pytest.mark.parametrize("nodes", [2, 3, 5])
 def test_per_node_steps_and_one_time_steps_on_the_first_node(nodes: int) -> None:
     plan = plan_for(nodes=nodes)
-    for prefix in ("wait", "hacluster-password", "haproxy-config"):
+    for prefix in ("wait", "hacluster-password", "haproxy-config", "cib-seed"):
         assert [s.node for s in plan.steps if s.id.startswith(prefix + "-")] == [f"lb{i}" for i in range(1, nodes + 1)]
     assert {s.node for s in plan.of_kind(StepKind.AUTH, StepKind.CLUSTER, StepKind.CIB)} == {"lb1"}
 
 
 def test_dependencies_put_the_vip_after_cluster_start_and_enable_after_constraints() -> None:
     plan = plan_for()
-    assert {"cluster-setup", "host-auth", "cluster-properties"} <= deps_closure(plan, "vip")
+    assert {"cluster-setup", "cluster-start", "host-auth", "cluster-properties"} <= deps_closure(plan, "vip")
+    assert {"cib-seed-lb1", "cib-seed-lb2"} == set(plan.get("cluster-start").depends_on)
+    assert "cluster-setup" in plan.get("cib-seed-lb1").depends_on  # setup clears the nodes' cluster files
     assert {"colocation-haproxy-with-vip", "order-vip-then-haproxy"} == set(plan.get("haproxy-enable").depends_on)
     assert {"haproxy-config-lb1", "haproxy-config-lb2"} <= set(plan.get("haproxy-resource").depends_on)
     assert {"hacluster-password-lb1", "hacluster-password-lb2"} <= set(plan.get("host-auth").depends_on)
@@ -93,6 +95,17 @@ def test_fencing_devices_avoid_the_node_they_fence_and_come_before_stonith_is_en
     )
     assert "fence-fence-lb1" in plan.get("cluster-properties").depends_on
     assert "stonith-enabled=true" in plan.get("cluster-properties").create
+
+
+def test_fresh_cib_is_seeded_with_dc_deadtime_only_where_pacemaker_never_ran() -> None:
+    plan = plan_for(dc_deadtime="3s")
+    seed = plan.get("cib-seed-lb2")
+    assert (
+        seed.create.startswith("if [ ! -e /var/lib/pacemaker/cib/cib.xml ]")
+        and "dc-deadtime --update 3s" in seed.create
+    )
+    assert seed.delete is not None and "cib.xml.sig ]" in seed.delete  # a CIB Pacemaker used is left alone
+    assert "dc-deadtime=3s" in plan.get("cluster-properties").create
 
 
 def test_cluster_setup_uses_knet_token_and_addresses() -> None:

@@ -31,7 +31,7 @@ def test_graph_has_a_vm_per_node_and_the_plan_as_commands(nodes: int) -> None:
     assert types["libvirt:index/cloudInitDisk:CloudInitDisk"] == nodes
     assert types["libvirt:index/volume:Volume"] == nodes + 1  # one base image for the single host
     assert types["pulumi:providers:libvirt"] == 1
-    assert types[COMMAND] == 3 * nodes + 10  # wait, password, config per node; 10 one-time steps
+    assert types[COMMAND] == 4 * nodes + 11  # wait, password, config, CIB seed per node; 11 one-time steps
     assert types["ha-lb:cluster:FloatingIp"] == 1
     names = [x.urn for x in r.registrations]
     assert len(names) == len(set(names))
@@ -57,6 +57,8 @@ def test_engine_sees_each_step_after_what_it_needs() -> None:
     assert "lb2-domain" in deps["wait-lb2"]
     assert {"cluster-hacluster-password-lb1", "cluster-hacluster-password-lb3"} <= deps["host-auth"]
     assert "cluster-host-auth" in deps["cluster-setup"]
+    assert {"cluster-cib-seed-lb1", "cluster-cib-seed-lb3"} <= deps["cluster-start"]
+    assert "cluster-cluster-setup" in deps["cib-seed-lb2"]
     assert {"cluster-cluster-properties", "cluster-resource-defaults"} <= deps["vip"]
     assert {"cluster-floating-ip-vip", "cluster-haproxy-resource"} <= deps["colocation-haproxy-with-vip"]
     assert {"cluster-colocation-haproxy-with-vip", "cluster-order-vip-then-haproxy"} <= deps["haproxy-enable"]
@@ -75,11 +77,8 @@ def test_connections_aim_at_each_steps_node() -> None:
     r = run(3)
     for name, reg in commands(r).items():
         conn = unwrap(reg.inputs["connection"])
-        node = (
-            name.rsplit("-", 1)[1]
-            if name.split("-")[0] in ("wait", "hacluster", "haproxy") and name[-1].isdigit()
-            else "lb1"
-        )
+        per_node = name.startswith(("wait-", "hacluster-password-", "haproxy-config-", "cib-seed-"))
+        node = name.rsplit("-", 1)[1] if per_node else "lb1"
         assert conn["host"] == f"10.0.0.{10 + int(node[2:])}", name
         assert conn["user"] == "debian" and conn["port"] == 22
         assert conn["dialErrorLimit"] >= 60
@@ -89,7 +88,8 @@ def test_steps_are_replaced_delete_first_and_die_with_their_vm() -> None:
     r = run()
     for name, reg in commands(r).items():
         assert reg.delete_before_replace, name
-        vm = name.rsplit("-", 1)[1] if name.startswith(("wait-", "hacluster-password-", "haproxy-config-")) else "lb1"
+        per_node = name.startswith(("wait-", "hacluster-password-", "haproxy-config-", "cib-seed-"))
+        vm = name.rsplit("-", 1)[1] if per_node else "lb1"
         assert r.by_urn[reg.deleted_with].name == f"{vm}-domain", name
     assert "lb2-domain-id" in unwrap(commands(r)["wait-lb2"].inputs["triggers"])
 
@@ -152,7 +152,7 @@ def test_bad_config_fails_at_preview_before_any_resource() -> None:
 def test_preview_with_unknown_ids_declares_every_step() -> None:
     r = run_program({**BASE}, preview=True, mocks=ProgramMocks(unknown_ids=True))
     assert r.error is None, r.error
-    assert len(r.of_type(COMMAND)) == 16
+    assert len(r.of_type(COMMAND)) == 19
 
 
 def test_everywhere_placement_and_fencing_evaluate() -> None:

@@ -1,0 +1,306 @@
+"""Failover benchmark on the lab: outage on a hard kill of the VIP's node, and on a planned switchover.
+
+    sudo .venv/bin/python -m bench.failover [--runs 5] [--switchovers 3] [--profiles NAME ...]
+
+For each Pacemaker setup it brings up a 2-node lab with the program, then, run after run: probes the stats page
+on the VIP every 50 ms (timed by completion), SIGKILLs the container holding the VIP, waits for service from a
+survivor, and boots the dead node again. keepalived (Debian's, VRRP) runs on the same nodes with the same VIP as
+the baseline. Prints min/median/max per setup and the ratio to keepalived; writes bench/out/failover.json and a
+timeline PNG. Figures, never assertions: the tests prove behaviour, this measures it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab import operations as ops
+from lab.probe import Sample, outage_around
+
+OUT = Path(__file__).resolve().parent / "out"
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "guides: with-vip, token 3000": {"placement": "with-vip", "tokenMs": 3000},
+    "with-vip, token 1000": {"placement": "with-vip", "tokenMs": 1000},
+    "everywhere, token 1000": {"placement": "everywhere", "tokenMs": 1000},
+    "everywhere, token 500": {"placement": "everywhere", "tokenMs": 500},
+}
+
+
+@dataclass
+class Result:
+    name: str
+    outages: list[float] = field(default_factory=list)
+    switchovers: list[float] = field(default_factory=list)
+    bring_up_s: float | None = None
+    steps: dict[str, float] = field(default_factory=dict)
+    timeline: list[tuple[float, bool]] = field(default_factory=list)
+    """One run's probes: (completion time relative to the kill, ok)."""
+
+
+def figures(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.2f} s ({min(values):.2f}-{max(values):.2f}, n={len(values)})"
+
+
+def stack_with(cluster: dict[str, Any], folder: Path) -> Path:
+    doc = yaml.safe_load(ops.DEFAULT_STACK.read_text())
+    doc["config"]["ha-lb:cluster"] = {**doc["config"].get("ha-lb:cluster", {}), **cluster}
+    path = folder / "Pulumi.bench.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def settle(ctx: ops.LabContext, timeout: float = 120) -> None:
+    """Every node online and the VIP with HAProxy, before the next run."""
+    names = {n.name for n in ctx.settings.node_list}
+
+    def settled() -> bool:
+        if ops.node_states(ctx) != dict.fromkeys(names, True):
+            return False
+        placed = ops.resource_nodes(ctx)
+        vip = placed.get("vip", set())
+        expected = names if ctx.settings.cluster.placement == "everywhere" else vip
+        return len(vip) == 1 and placed.get("haproxy") == expected
+
+    ops.wait_for("the cluster settled", settled, timeout, every=0.5)
+
+
+def reboot_dead_nodes(ctx: ops.LabContext) -> None:
+    """What `lab up` does for a dead node: boot it again from its own disk (nothing else changes)."""
+    from verify.stackfile import stack_config
+
+    _, error = ctx.lab.apply(stack_config(ctx.stack))
+    if error is not None:
+        raise RuntimeError(f"could not boot the dead node again: {error}")
+
+
+def measure_outage(
+    ctx: ops.LabContext, act: Callable[[], None], recovered_after: int = 5
+) -> tuple[float, list[Sample], float]:
+    prober = ops.Prober(ctx.lab.netns, ops.stats_url(ctx), ops.stats_auth(ctx))
+    samples: list[Sample] = []
+    try:
+        ops.wait_for("probes answering", lambda: sum(s.ok for s in prober.samples()) >= 20, 30)
+        at = time.time()
+        act()
+        ops.wait_for(
+            "service again", lambda: sum(s.ok and s.start > at for s in prober.samples()) >= recovered_after, 120, 0.1
+        )
+        time.sleep(0.5)  # a tail of good probes for the timeline
+    finally:
+        samples = prober.samples()
+        prober.stop()
+    outage = outage_around(samples, at)
+    if outage is None:
+        raise RuntimeError("no successful probe on one side of the event")
+    return outage.seconds, samples, at
+
+
+def killer(ctx: ops.LabContext, node: str) -> Callable[[], None]:
+    return lambda: ctx.lab.containers.kill(node)
+
+
+def reachable(ctx: ops.LabContext, node: str) -> Callable[[], bool]:
+    return lambda: ctx.lab.containers.is_running(node) and ctx.on(node, "true", timeout=5)[0]
+
+
+def pacemaker_runs(
+    name: str, cluster: dict[str, Any], runs: int, switchovers: int, work: Path, keep: bool
+) -> tuple[Result, ops.LabContext]:
+    result = Result(name)
+    lines: list[str] = []
+    ctx = ops.context(stack_with(cluster, work), state_dir=work / "lab", log=lines.append)
+    result.bring_up_s = ops.up(ctx)
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "ok" and parts[1].endswith("s"):
+            result.steps[parts[2]] = float(parts[1][:-1])
+    settle(ctx)
+    for i in range(runs):
+        home = ops.vip_node(ctx)
+        assert home is not None
+        seconds, samples, at = measure_outage(ctx, killer(ctx, home))
+        result.outages.append(seconds)
+        if i == 0:
+            result.timeline = [(s.end - at, s.ok) for s in samples]
+        print(f"  {name}: kill {i + 1}/{runs}: {seconds:.2f} s", flush=True)
+        reboot_dead_nodes(ctx)
+        settle(ctx)
+    for i in range(switchovers):
+        home = ops.vip_node(ctx)
+        other = next(n.name for n in ctx.settings.node_list if n.name != home)
+        assert home is not None
+
+        def standby(h: str = home, o: str = other) -> None:
+            ok, _ = ctx.on(o, f"pcs node standby {h}", timeout=30)
+            assert ok
+
+        seconds, _, _ = measure_outage(ctx, standby)
+        result.switchovers.append(seconds)
+        print(f"  {name}: planned switchover {i + 1}/{switchovers}: {seconds:.2f} s", flush=True)
+        ctx.on(other, f"pcs node unstandby {home}", timeout=30)
+        settle(ctx)
+    if not keep:
+        ops.down(ctx, run_deletes=False)
+    return result, ctx
+
+
+KEEPALIVED_CONF = """global_defs {{
+  script_user root
+  enable_script_security
+}}
+vrrp_instance ha_lb {{
+  state BACKUP
+  interface {nic}
+  virtual_router_id 51
+  priority {priority}
+  advert_int {advert}
+  nopreempt
+  unicast_src_ip {own}
+  unicast_peer {{
+{peers}
+  }}
+  virtual_ipaddress {{
+    {vip}/{prefix} dev {nic}
+  }}
+}}
+"""
+
+
+def start_keepalived(ctx: ops.LabContext, node: str, advert: float) -> None:
+    s = ctx.settings
+    me = next(n for n in s.node_list if n.name == node)
+    peers = "\n".join(f"    {n.address}" for n in s.node_list if n.name != node)
+    conf = KEEPALIVED_CONF.format(
+        nic=s.vip_nic, priority=100 - s.node_list.index(me), advert=advert, own=me.address, peers=peers,
+        vip=s.vip.address, prefix=s.vip_prefix,
+    )  # fmt: skip
+    address = str(me.address)
+    script = (
+        "pcs cluster stop >/dev/null 2>&1 || :; "
+        "cat > /etc/keepalived/keepalived.conf; echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; "
+        "systemctl restart haproxy keepalived"
+    )
+    done = ctx.lab.ssh.exec(ctx.connection(address, 10), f"sudo -n sh -c '{script}'", stdin=conf)
+    if not done.ok:
+        raise RuntimeError(f"keepalived on {node}: {done.tail()}")
+
+
+def keepalived_holder(ctx: ops.LabContext) -> str | None:
+    for node in ops.alive_nodes(ctx):
+        ok, out = ctx.on(node, f"ip -4 -o addr show to {ctx.settings.vip.address}/32", timeout=10)
+        if ok and out.strip():
+            return node
+    return None
+
+
+def keepalived_runs(ctx: ops.LabContext, runs: int, advert: float) -> Result:
+    result = Result(f"keepalived, advert_int {advert:g}")
+    ctx.on(ctx.settings.first_node.name, "pcs cluster disable --all", timeout=60)
+    ctx.on(ctx.settings.first_node.name, "pcs cluster stop --all", timeout=120)
+    for n in ctx.settings.node_list:
+        start_keepalived(ctx, n.name, advert)
+    ops.wait_for("keepalived holding the VIP", lambda: keepalived_holder(ctx) is not None, 30)
+    for i in range(runs):
+        home = keepalived_holder(ctx)
+        assert home is not None
+        seconds, samples, at = measure_outage(ctx, lambda h=home: ctx.lab.containers.kill(h))  # type: ignore[misc]
+        result.outages.append(seconds)
+        if i == 0:
+            result.timeline = [(s.end - at, s.ok) for s in samples]
+        print(f"  {result.name}: kill {i + 1}/{runs}: {seconds:.2f} s", flush=True)
+        reboot_dead_nodes(ctx)
+        ops.wait_for("ssh on the rebooted node", reachable(ctx, home), 60)
+        start_keepalived(ctx, home, advert)
+    return result
+
+
+def timeline_png(results: list[Result], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 0.6 + 0.55 * len(results)))
+    for row, r in enumerate(results):
+        ok = [t for t, good in r.timeline if good and -2 <= t <= 10]
+        bad = [t for t, good in r.timeline if not good and -2 <= t <= 10]
+        ax.scatter(ok, [row] * len(ok), s=6, color="tab:green", marker="|")
+        ax.scatter(bad, [row] * len(bad), s=6, color="tab:red", marker="|")
+        label = f"{figures(r.outages)}"
+        ax.text(10.1, row, label, va="center", fontsize=8)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(results)), [r.name for r in results], fontsize=8)
+    ax.set_xlim(-2, 14)
+    ax.set_xlabel("seconds from SIGKILL of the VIP's node (green: probe answered, red: failed; by completion)")
+    ax.set_title("VIP availability around a hard node kill (2 nodes, probes every 50 ms)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.failover", description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--switchovers", type=int, default=3)
+    p.add_argument("--profiles", nargs="*", default=list(PROFILES), choices=list(PROFILES))
+    p.add_argument("--keepalived-advert", type=float, nargs="*", default=[1.0])
+    a = p.parse_args(argv)
+    OUT.mkdir(exist_ok=True)
+    results: list[Result] = []
+    last_ctx = None
+    with tempfile.TemporaryDirectory(prefix="ha-lb-bench-") as tmp:
+        try:
+            for i, name in enumerate(a.profiles):
+                work = Path(tmp) / f"p{i}"
+                work.mkdir()
+                keep = i == len(a.profiles) - 1
+                print(f"== {name}", flush=True)
+                result, ctx = pacemaker_runs(name, PROFILES[name], a.runs, a.switchovers, work, keep)
+                results.append(result)
+                if keep:
+                    last_ctx = ctx
+            if last_ctx is not None:
+                for advert in a.keepalived_advert:
+                    print(f"== keepalived advert_int {advert:g} (same nodes, same VIP)", flush=True)
+                    results.append(keepalived_runs(last_ctx, a.runs, advert))
+        finally:
+            if last_ctx is not None:
+                ops.down(last_ctx, run_deletes=False)
+    baseline = next((r for r in results if r.name.startswith("keepalived, advert_int 1")), None)
+    print("\nhard kill of the VIP's node, outage (median, min-max):")
+    for r in results:
+        ratio = (
+            f"  x{statistics.median(r.outages) / statistics.median(baseline.outages):.2f} of keepalived"
+            if baseline and r.outages and baseline.outages
+            else ""
+        )
+        print(f"  {r.name:32} {figures(r.outages)}{ratio}")
+    print("planned switchover (pcs node standby):")
+    for r in results:
+        if r.switchovers:
+            print(f"  {r.name:32} {figures(r.switchovers)}")
+    print("bare nodes to VIP serving:")
+    for r in results:
+        if r.bring_up_s is not None:
+            slow = sorted(r.steps.items(), key=lambda kv: -kv[1])[:3]
+            print(f"  {r.name:32} {r.bring_up_s:.1f} s; slowest steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in slow))
+    (OUT / "failover.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
+    timeline_png(results, OUT / "failover-timeline.png")
+    print(f"\nwrote {OUT / 'failover.json'} and {OUT / 'failover-timeline.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

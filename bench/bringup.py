@@ -1,0 +1,60 @@
+"""Time from bare nodes to the VIP serving, per step, on fresh 2-node labs.
+
+    sudo .venv/bin/python -m bench.bringup [--runs 3] [--nodes 2]
+
+Each run boots fresh nodes (new disks) and applies the lab stack; prints each step's time (median over runs) and
+the total from the first resource to the stats page answering on the VIP. Figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from lab import operations as ops
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.bringup", description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--nodes", type=int, default=2)
+    a = p.parse_args(argv)
+    totals: list[float] = []
+    steps: dict[str, list[float]] = {}
+    for run in range(a.runs):
+        with tempfile.TemporaryDirectory(prefix="ha-lb-bringup-") as tmp:
+            doc = yaml.safe_load(ops.DEFAULT_STACK.read_text())
+            doc["config"]["ha-lb:nodes"]["count"] = a.nodes
+            stack = Path(tmp) / "Pulumi.bringup.yaml"
+            stack.write_text(yaml.safe_dump(doc))
+            lines: list[str] = []
+            ctx = ops.context(stack, state_dir=Path(tmp) / "lab", log=lines.append)
+            try:
+                totals.append(ops.up(ctx))
+            finally:
+                ops.down(ctx, run_deletes=False)
+            for line in lines:
+                parts = line.split()
+                if len(parts) >= 3 and parts[0] == "ok" and parts[1].endswith("s"):
+                    # Per-node steps are one entry per node: keep the slowest, which is what the next step waits for.
+                    name = parts[2].removeprefix("cluster-").rstrip("0123456789").rstrip("-")
+                    steps.setdefault(f"{name}#{run}", []).append(float(parts[1][:-1]))
+            print(f"run {run + 1}/{a.runs}: VIP serving {totals[-1]:.1f} s after the first resource", flush=True)
+    per_step: dict[str, list[float]] = {}
+    for key, values in steps.items():
+        per_step.setdefault(key.split("#")[0], []).append(max(values))
+    print(f"\nbare {a.nodes}-node lab to VIP serving: median {statistics.median(totals):.1f} s "
+          f"({min(totals):.1f}-{max(totals):.1f}, n={len(totals)})")  # fmt: skip
+    print("per step (median over runs; per-node steps: the slowest node):")
+    for name, values in sorted(per_step.items(), key=lambda kv: -statistics.median(kv[1])):
+        print(f"  {name:34} {statistics.median(values):5.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

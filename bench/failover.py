@@ -71,7 +71,7 @@ def settle(ctx: ops.LabContext, timeout: float = 120) -> None:
             return False
         placed = ops.resource_nodes(ctx)
         vip = placed.get("vip", set())
-        expected = names if ctx.settings.cluster.placement == "everywhere" else vip
+        expected = names if ctx.settings.placement == "everywhere" else vip
         return len(vip) == 1 and placed.get("haproxy") == expected
 
     ops.wait_for("the cluster settled", settled, timeout, every=0.5)
@@ -87,17 +87,23 @@ def reboot_dead_nodes(ctx: ops.LabContext) -> None:
 
 
 def measure_outage(
-    ctx: ops.LabContext, act: Callable[[], None], recovered_after: int = 5
+    ctx: ops.LabContext, act: Callable[[], None], moved: Callable[[], bool], recovered_after: int = 5
 ) -> tuple[float, list[Sample], float]:
+    """Outage around `act()`: the longest gap between answered probes, by completion, once `moved()` holds."""
     prober = ops.Prober(ctx.lab.netns, ops.stats_url(ctx), ops.stats_auth(ctx))
     samples: list[Sample] = []
     try:
         ops.wait_for("probes answering", lambda: sum(s.ok for s in prober.samples()) >= 20, 30)
         at = time.time()
         act()
-        ops.wait_for(
-            "service again", lambda: sum(s.ok and s.start > at for s in prober.samples()) >= recovered_after, 120, 0.1
-        )
+        # A planned move starts a moment after the command returns: count answers only once it has happened.
+        ops.wait_for("the VIP moved", moved, 120, 0.1)
+        since = time.time()
+
+        def answered_since() -> bool:
+            return sum(s.ok and s.start > since for s in prober.samples()) >= recovered_after
+
+        ops.wait_for("service again", answered_since, 120, 0.1)
         time.sleep(0.5)  # a tail of good probes for the timeline
     finally:
         samples = prober.samples()
@@ -106,6 +112,10 @@ def measure_outage(
     if outage is None:
         raise RuntimeError("no successful probe on one side of the event")
     return outage.seconds, samples, at
+
+
+def vip_left(ctx: ops.LabContext, node: str) -> Callable[[], bool]:
+    return lambda: ops.vip_node(ctx) not in (None, node)
 
 
 def killer(ctx: ops.LabContext, node: str) -> Callable[[], None]:
@@ -131,7 +141,7 @@ def pacemaker_runs(
     for i in range(runs):
         home = ops.vip_node(ctx)
         assert home is not None
-        seconds, samples, at = measure_outage(ctx, killer(ctx, home))
+        seconds, samples, at = measure_outage(ctx, killer(ctx, home), lambda: True)
         result.outages.append(seconds)
         if i == 0:
             result.timeline = [(s.end - at, s.ok) for s in samples]
@@ -147,7 +157,7 @@ def pacemaker_runs(
             ok, _ = ctx.on(o, f"pcs node standby {h}", timeout=30)
             assert ok
 
-        seconds, _, _ = measure_outage(ctx, standby)
+        seconds, _, _ = measure_outage(ctx, standby, vip_left(ctx, home))
         result.switchovers.append(seconds)
         print(f"  {name}: planned switchover {i + 1}/{switchovers}: {seconds:.2f} s", flush=True)
         ctx.on(other, f"pcs node unstandby {home}", timeout=30)
@@ -271,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(result)
                 if keep:
                     last_ctx = ctx
-            if last_ctx is not None:
+            if last_ctx is not None and a.runs > 0:
                 for advert in a.keepalived_advert:
                     print(f"== keepalived advert_int {advert:g} (same nodes, same VIP)", flush=True)
                     results.append(keepalived_runs(last_ctx, a.runs, advert))

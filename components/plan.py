@@ -193,7 +193,7 @@ def haproxy_primitive(s: Settings) -> Primitive:
             ),
         ),
         meta={"migration-threshold": str(c.migration_threshold), "failure-timeout": c.failure_timeout},
-        clone=c.placement == "everywhere",
+        clone=s.placement == "everywhere",
     )
 
 
@@ -282,7 +282,7 @@ def _cluster_setup_script(s: Settings, members: list[tuple[str, str]]) -> str:
         f'run \\"pcs cluster destroy\\" there first" >&2; exit 1\n'
         "  fi\n"
         "else\n"
-        f"  {q(pcs.cluster_setup(name, members, s.cluster.token_ms))}\n"
+        f"  {q(pcs.cluster_setup(name, members, s.token_ms))}\n"
         "fi\n"
     )
 
@@ -322,7 +322,7 @@ def build_plan(s: Settings) -> Plan:
     first = s.first_node.name
     members = [(n.name, str(n.address)) for n in nodes]
     ident = cluster_identity(s)
-    everywhere = s.cluster.placement == "everywhere"
+    everywhere = s.placement == "everywhere"
     steps: list[Step] = []
 
     for n in nodes:
@@ -414,7 +414,7 @@ def build_plan(s: Settings) -> Plan:
             "cluster-totem",
             first,
             StepKind.CLUSTER,
-            _totem_script(s.cluster.token_ms),
+            _totem_script(s.token_ms),
             f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.totem_update(None))}; {q(pcs.corosync_reload())}; fi\n",
             depends_on=("cluster-start",),
             replace_on=(ident,),
@@ -493,7 +493,7 @@ def build_plan(s: Settings) -> Plan:
             ensure_primitive(hap, disabled=True),
             remove_primitive(hap),
             depends_on=("cluster-properties", "resource-defaults", *(f"haproxy-config-{n.name}" for n in nodes)),
-            replace_on=(ident, s.cluster.placement),
+            replace_on=(ident, s.placement),
         )
     )
 
@@ -533,7 +533,7 @@ def build_plan(s: Settings) -> Plan:
             f"if {q(pcs.resource_config(hap.top_id))} >/dev/null 2>&1; then\n"
             f"  {q(pcs.resource_disable(hap.top_id))}\nfi\n",
             depends_on=tuple(constraint_ids),
-            replace_on=(ident, s.cluster.placement),
+            replace_on=(ident, s.placement),
         )
     )
     return Plan(tuple(steps))

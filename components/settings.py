@@ -131,8 +131,11 @@ class FenceDevice(Model):
 
 class ClusterSettings(Model):
     name: str = Field(default="ha-lb", pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    token_ms: int = Field(default=3000, ge=200, le=60000)
-    """Corosync totem token: how long a silent node takes to be declared dead."""
+    profile: Literal["default", "fast"] = "default"
+    """Failover profile: defaults for tokenMs and placement (README, "Failover profiles")."""
+    token_ms: int | None = Field(default=None, ge=200, le=60000)
+    """Corosync totem token: a silent node is declared dead after token + consensus (1.2 x token). Default: the
+    profile's."""
     stickiness: int = Field(default=100, ge=0)
     """resource-stickiness: resources stay where they run when a failed node returns."""
     migration_threshold: int = Field(default=3, ge=1)
@@ -149,8 +152,9 @@ class ClusterSettings(Model):
     stonith: bool | None = None
     """Fencing on or off. Default: on exactly when fencing devices are listed."""
     fencing: list[FenceDevice] = []
-    placement: Literal["with-vip", "everywhere"] = "with-vip"
-    """`with-vip`: HAProxy runs only where the VIP is. `everywhere`: a clone on every node; only the VIP moves."""
+    placement: Literal["with-vip", "everywhere"] | None = None
+    """`with-vip`: HAProxy runs only where the VIP is. `everywhere`: a clone on every node; only the VIP moves.
+    Default: the profile's."""
 
 
 class SshSettings(Model):
@@ -227,6 +231,19 @@ class CloudInitSettings(Model):
 
 
 @dataclass(frozen=True)
+class FailoverProfile:
+    token_ms: int
+    placement: Literal["with-vip", "everywhere"]
+
+
+# Chosen from the lab's measurements (README, "Benchmarks"): see bench/failover.py.
+FAILOVER_PROFILES = {
+    "default": FailoverProfile(token_ms=1000, placement="everywhere"),
+    "fast": FailoverProfile(token_ms=500, placement="everywhere"),
+}
+
+
+@dataclass(frozen=True)
 class Node:
     """A node with every default resolved."""
 
@@ -272,6 +289,14 @@ class Settings(Model):
             )
             for s in specs
         ]
+
+    @property
+    def token_ms(self) -> int:
+        return self.cluster.token_ms or FAILOVER_PROFILES[self.cluster.profile].token_ms
+
+    @property
+    def placement(self) -> Literal["with-vip", "everywhere"]:
+        return self.cluster.placement or FAILOVER_PROFILES[self.cluster.profile].placement
 
     @property
     def gateway(self) -> ipaddress.IPv4Address:

@@ -59,7 +59,7 @@ def build_stack(s: Settings, secret_args: ClusterSecretsArgs) -> dict[str, Any]:
         "statsUser": s.haproxy.stats.user,
         "nodes": cluster.node_addresses,
         "sshUser": s.ssh.user,
-        "placement": s.cluster.placement,
+        "placement": s.placement,
         "haclusterPassword": secrets.hacluster_password,
         "statsPassword": secrets.stats_password,
         "sshPrivateKey": secrets.ssh_private_key,

@@ -9,7 +9,9 @@ from components.settings import load_settings
 
 
 def plan_for(**cluster: Any) -> Plan:
+    """A plan for 10.0.0.0/24; HAProxy colocated with the VIP unless a placement is given."""
     nodes = cluster.pop("nodes", 2)
+    cluster.setdefault("placement", "with-vip")
     return build_plan(
         load_settings(
             {

@@ -9,7 +9,11 @@ import pytest
 from tests.harness import ProgramMocks, ProgramRun, is_secret, run_program, stack_config, unwrap
 
 COMMAND = "command:remote:Command"
-BASE: dict[str, Any] = {"ha-lb:vip": {"address": "10.0.0.100"}, "ha-lb:network": {"cidr": "10.0.0.0/24"}}
+BASE: dict[str, Any] = {
+    "ha-lb:vip": {"address": "10.0.0.100"},
+    "ha-lb:network": {"cidr": "10.0.0.0/24"},
+    "ha-lb:cluster": {"placement": "with-vip"},
+}
 
 
 def run(nodes: int = 2, **extra: Any) -> ProgramRun:

@@ -33,7 +33,14 @@ def test_defaults_give_two_nodes_with_static_addresses_and_macs() -> None:
     assert s.vip_prefix == 24 and s.vip_nic == "eth0"
     assert all(n.mac.startswith("52:54:00:") for n in s.node_list)
     assert s.node_list[0].mac != s.node_list[1].mac
-    assert s.cluster.placement == "with-vip" and s.cluster.no_quorum_policy == "stop"
+    assert (s.placement, s.token_ms) == ("everywhere", 1000) and s.cluster.no_quorum_policy == "stop"
+
+
+def test_profiles_give_token_and_placement_and_explicit_settings_win() -> None:
+    fast = load_settings(with_({"cluster": {"profile": "fast"}}))
+    assert (fast.token_ms, fast.placement) == (500, "everywhere")
+    mixed = load_settings(with_({"cluster": {"profile": "fast", "tokenMs": 3000, "placement": "with-vip"}}))
+    assert (mixed.token_ms, mixed.placement) == (3000, "with-vip")
 
 
 def test_macs_are_deterministic_and_depend_on_cluster_and_node() -> None:

@@ -132,10 +132,10 @@ def _serving(s: Settings, placement: Placement) -> tuple[bool, str]:
     (where,) = vip
     if where not in ha:
         return False, f"VIP on {where} but HAProxy on {sorted(ha) or 'no node'}"
-    if s.cluster.placement == "with-vip" and ha != {where}:
+    if s.placement == "with-vip" and ha != {where}:
         return False, f"HAProxy on {sorted(ha)}, expected only with the VIP on {where}"
     return True, f"VIP and HAProxy on {where}" + (
-        f", HAProxy on {sorted(ha)}" if s.cluster.placement == "everywhere" else ""
+        f", HAProxy on {sorted(ha)}" if s.placement == "everywhere" else ""
     )
 
 
@@ -148,7 +148,7 @@ def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
     p0, done = cib.simulate(applied, s0)
     facts["all-up"] = p0
     ok, detail = _serving(s, p0)
-    if s.cluster.placement == "everywhere" and ok and _ha_nodes(s, p0) != set(nodes):
+    if s.placement == "everywhere" and ok and _ha_nodes(s, p0) != set(nodes):
         ok, detail = False, f"cloned HAProxy on {sorted(_ha_nodes(s, p0))}, expected every node"
     if not report.add("scheduler", "all nodes up: VIP with HAProxy", ok, detail or done.tail()):
         return
@@ -161,7 +161,7 @@ def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
             len(where) == 1 and dev.node not in where,
             f"on {sorted(where) or 'no node'}",
         )
-    if s.cluster.placement == "everywhere":
+    if s.placement == "everywhere":
         # An instance failing where the VIP is not must leave the VIP alone (hence the Optional order).
         other = next(n for n in nodes if n != home)
         op = f"{HAPROXY_ID}_monitor_{duration_ms(s.cluster.haproxy_monitor.interval)}@{other}=7"
@@ -282,7 +282,7 @@ def check_corosync(report: Report, s: Settings, plan: Plan, runner: Runner, work
         problems.append(f"cluster_name {data.get('cluster_name')}")
     if data.get("transport") != "KNET":
         problems.append(f"transport {data.get('transport')}")
-    if data.get("totem_options", {}).get("token") != str(s.cluster.token_ms):
+    if data.get("totem_options", {}).get("token") != str(s.token_ms):
         problems.append(f"token {data.get('totem_options', {}).get('token')}")
     crypto = data.get("crypto_options", {})
     if not crypto.get("cipher") or crypto.get("cipher") == "none" or not crypto.get("hash"):
@@ -296,7 +296,7 @@ def check_corosync(report: Report, s: Settings, plan: Plan, runner: Runner, work
         "knet, token, crypto, node addresses, two_node only for 2 nodes",
         not problems,
         "; ".join(problems)
-        or f"token {s.cluster.token_ms}, {crypto.get('cipher')}/{crypto.get('hash')}, {len(got_nodes)} nodes",
+        or f"token {s.token_ms}, {crypto.get('cipher')}/{crypto.get('hash')}, {len(got_nodes)} nodes",
     )
     key = work / "authkey"
     runner(["corosync-keygen", "-l", "-k", str(key)])

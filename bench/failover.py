@@ -226,7 +226,7 @@ def keepalived_runs(ctx: ops.LabContext, runs: int, advert: float) -> Result:
     for i in range(runs):
         home = keepalived_holder(ctx)
         assert home is not None
-        seconds, samples, at = measure_outage(ctx, lambda h=home: ctx.lab.containers.kill(h))  # type: ignore[misc]
+        seconds, samples, at = measure_outage(ctx, killer(ctx, home), lambda: True)
         result.outages.append(seconds)
         if i == 0:
             result.timeline = [(s.end - at, s.ok) for s in samples]

@@ -24,7 +24,7 @@ from verify.stackfile import settings_from_stack_file, stack_config
 from .engine import Lab, Log
 from .image import ensure_rootfs, recipe_for, rootfs_path
 from .nodes import LabNetwork, in_netns
-from .probe import Outage, outage_around, parse_samples
+from .probe import Outage, Sample, outage_around, parse_samples
 from .ssh import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,7 +191,7 @@ class Prober:
             argv += ["--auth-file", str(self.dir / "auth")]
         self.proc = subprocess.Popen(in_netns(netns, argv), cwd=ROOT, stdin=subprocess.DEVNULL)
 
-    def samples(self) -> list[Any]:
+    def samples(self) -> list[Sample]:
         return parse_samples(self.out.read_text().splitlines()) if self.out.exists() else []
 
     def stop(self) -> None:
@@ -211,7 +211,7 @@ def failover(ctx: LabContext, timeout: float = 90) -> FailoverResult:
     if home is None:
         raise RuntimeError("no node holds the VIP: is the lab up?")
     prober = Prober(ctx.lab.netns, stats_url(ctx), stats_auth(ctx))
-    samples: list[Any] = []
+    samples: list[Sample] = []
     try:
         wait_for("probes answering through the VIP", lambda: sum(s.ok for s in prober.samples()) >= 10, 30)
         killed_at = time.time()

@@ -70,7 +70,7 @@ def test_matrix(pcs_socket: str, nodes: int, placement: str, stonith: bool) -> N
     for i in range(1, nodes + 1 if stonith else 1):
         assert f"lb{i}" not in pl["all-up"][f"fence-lb{i}"]
     corosync = report.facts["corosync"]
-    assert corosync["transport"] == "KNET" and corosync["totem_options"]["token"] == "3000"
+    assert corosync["transport"] == "KNET" and corosync["totem_options"]["token"] == str(s.token_ms)
     assert [n["name"] for n in corosync["nodes"]] == sorted(names, key=lambda x: int(x[2:]))
 
 

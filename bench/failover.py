@@ -46,8 +46,17 @@ class Result:
     switchovers: list[float] = field(default_factory=list)
     bring_up_s: float | None = None
     steps: dict[str, float] = field(default_factory=dict)
-    timeline: list[tuple[float, bool]] = field(default_factory=list)
-    """One run's probes: (completion time relative to the kill, ok)."""
+    timelines: list[list[tuple[float, bool]]] = field(default_factory=list)
+    """Every run's probes: (completion time relative to the kill, ok)."""
+
+    def median_timeline(self) -> list[tuple[float, bool]]:
+        """The probes of the run whose outage is the median one."""
+        if not self.timelines:
+            return []
+        ranked = sorted(range(len(self.outages)), key=lambda i: self.outages[i])
+        return (
+            self.timelines[ranked[len(ranked) // 2]] if len(self.timelines) == len(self.outages) else self.timelines[0]
+        )
 
 
 def figures(values: list[float]) -> str:
@@ -145,8 +154,7 @@ def pacemaker_runs(
         assert home is not None
         seconds, samples, at = measure_outage(ctx, killer(ctx, home), lambda: True)
         result.outages.append(seconds)
-        if i == 0:
-            result.timeline = [(s.end - at, s.ok) for s in samples]
+        result.timelines.append([(s.end - at, s.ok) for s in samples])
         print(f"  {name}: kill {i + 1}/{runs}: {seconds:.2f} s", flush=True)
         reboot_dead_nodes(ctx)
         settle(ctx)
@@ -230,13 +238,21 @@ def keepalived_runs(ctx: ops.LabContext, runs: int, advert: float) -> Result:
         assert home is not None
         seconds, samples, at = measure_outage(ctx, killer(ctx, home), lambda: True)
         result.outages.append(seconds)
-        if i == 0:
-            result.timeline = [(s.end - at, s.ok) for s in samples]
+        result.timelines.append([(s.end - at, s.ok) for s in samples])
         print(f"  {result.name}: kill {i + 1}/{runs}: {seconds:.2f} s", flush=True)
         reboot_dead_nodes(ctx)
         ops.wait_for("ssh on the rebooted node", reachable(ctx, home), 60)
         start_keepalived(ctx, home, advert)
     return result
+
+
+def load_result(data: dict[str, Any]) -> Result:
+    """A saved result; files from before per-run timelines hold the first run's only."""
+    data = dict(data)
+    first = data.pop("timeline", None)
+    if not data.get("timelines") and first:
+        data["timelines"] = [first]
+    return Result(**data)
 
 
 def timeline_png(results: list[Result], path: Path) -> None:
@@ -247,8 +263,9 @@ def timeline_png(results: list[Result], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(10, 0.6 + 0.55 * len(results)))
     for row, r in enumerate(results):
-        ok = [t for t, good in r.timeline if good and -2 <= t <= 10]
-        bad = [t for t, good in r.timeline if not good and -2 <= t <= 10]
+        timeline = r.median_timeline()
+        ok = [t for t, good in timeline if good and -2 <= t <= 10]
+        bad = [t for t, good in timeline if not good and -2 <= t <= 10]
         ax.scatter(ok, [row] * len(ok), s=6, color="tab:green", marker="|")
         ax.scatter(bad, [row] * len(bad), s=6, color="tab:red", marker="|")
         label = f"{figures(r.outages)}"
@@ -257,7 +274,7 @@ def timeline_png(results: list[Result], path: Path) -> None:
     ax.set_yticks(range(len(results)), [r.name for r in results], fontsize=8)
     ax.set_xlim(-2, 14)
     ax.set_xlabel("seconds from SIGKILL of the VIP's node (green: probe answered, red: failed; by completion)")
-    ax.set_title("VIP availability around a hard node kill (2 nodes, probes every 50 ms)", fontsize=10)
+    ax.set_title("VIP availability around a hard node kill: the median run (2 nodes, probes every 50 ms)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -268,7 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--switchovers", type=int, default=3)
     p.add_argument("--profiles", nargs="*", default=list(PROFILES)[:4], choices=list(PROFILES))
     p.add_argument("--keepalived-advert", type=float, nargs="*", default=[1.0])
+    p.add_argument("--plot", type=Path, nargs="+", help="only redraw the timeline from saved failover.json files")
     a = p.parse_args(argv)
+    if a.plot:
+        loaded = [load_result(r) for f in a.plot for r in json.loads(f.read_text())]
+        timeline_png([r for r in loaded if r.outages], OUT / "failover-timeline.png")
+        print(f"wrote {OUT / 'failover-timeline.png'}")
+        return 0
     OUT.mkdir(exist_ok=True)
     results: list[Result] = []
     last_ctx = None

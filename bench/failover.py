@@ -274,7 +274,10 @@ def timeline_png(results: list[Result], path: Path) -> None:
     ax.set_yticks(range(len(results)), [r.name for r in results], fontsize=8)
     ax.set_xlim(-2, 14)
     ax.set_xlabel("seconds from SIGKILL of the VIP's node (green: probe answered, red: failed; by completion)")
-    ax.set_title("VIP availability around a hard node kill: the median run (2 nodes, probes every 50 ms)", fontsize=10)
+    which = "the median run" if all(len(r.timelines) == len(r.outages) for r in results) else "the first run"
+    ax.set_title(
+        f"VIP availability around a hard kill of the VIP's node: {which} of each (right: median, min-max)", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -16,7 +16,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +24,6 @@ from typing import Any
 import yaml
 
 from lab import operations as ops
-from lab.probe import Sample, outage_around
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -35,6 +33,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "everywhere, token 1000": {"placement": "everywhere", "tokenMs": 1000},
     "everywhere, token 500": {"placement": "everywhere", "tokenMs": 500},
     "everywhere, token 400": {"placement": "everywhere", "tokenMs": 400},
+    "everywhere, token 350": {"placement": "everywhere", "tokenMs": 350},
     "everywhere, token 300": {"placement": "everywhere", "tokenMs": 300},
 }
 
@@ -97,40 +96,27 @@ def reboot_dead_nodes(ctx: ops.LabContext) -> None:
         raise RuntimeError(f"could not boot the dead node again: {error}")
 
 
-def measure_outage(
-    ctx: ops.LabContext, act: Callable[[], None], moved: Callable[[], bool], recovered_after: int = 5
-) -> tuple[float, list[Sample], float]:
-    """Outage around `act()`: the longest gap between answered probes, by completion, once `moved()` holds."""
-    prober = ops.Prober(ctx.lab.netns, ops.stats_url(ctx), ops.stats_auth(ctx))
-    samples: list[Sample] = []
-    try:
-        ops.wait_for("probes answering", lambda: sum(s.ok for s in prober.samples()) >= 20, 30)
-        at = time.time()
-        act()
-        # A planned move starts a moment after the command returns: count answers only once it has happened.
-        ops.wait_for("the VIP moved", moved, 120, 0.1)
-        since = time.time()
-
-        def answered_since() -> bool:
-            return sum(s.ok and s.start > since for s in prober.samples()) >= recovered_after
-
-        ops.wait_for("service again", answered_since, 120, 0.1)
-        time.sleep(0.5)  # a tail of good probes for the timeline
-    finally:
-        samples = prober.samples()
-        prober.stop()
-    outage = outage_around(samples, at)
-    if outage is None:
-        raise RuntimeError("no successful probe on one side of the event")
-    return outage.seconds, samples, at
-
-
 def vip_left(ctx: ops.LabContext, node: str) -> Callable[[], bool]:
     return lambda: ops.vip_node(ctx) not in (None, node)
 
 
-def killer(ctx: ops.LabContext, node: str) -> Callable[[], None]:
-    return lambda: ctx.lab.containers.kill(node)
+def kill_runs(
+    ctx: ops.LabContext,
+    result: Result,
+    runs: int,
+    holder: Callable[[], str | None],
+    after: Callable[[str], None],
+) -> None:
+    """Kill whichever node holds the VIP, `runs` times: outage and probes of each, then boot it again."""
+    for i in range(runs):
+        home = holder()
+        assert home is not None, "no node holds the VIP"
+        outage, samples, at = ops.measure_outage(ctx, partial(ctx.lab.containers.kill, home))
+        result.outages.append(outage.seconds)
+        result.timelines.append([(s.end - at, s.ok) for s in samples])
+        print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s", flush=True)
+        reboot_dead_nodes(ctx)
+        after(home)
 
 
 def reachable(ctx: ops.LabContext, node: str) -> Callable[[], bool]:
@@ -149,15 +135,7 @@ def pacemaker_runs(
         if len(parts) >= 3 and parts[0] == "ok" and parts[1].endswith("s"):
             result.steps[parts[2]] = float(parts[1][:-1])
     settle(ctx)
-    for i in range(runs):
-        home = ops.vip_node(ctx)
-        assert home is not None
-        seconds, samples, at = measure_outage(ctx, killer(ctx, home), lambda: True)
-        result.outages.append(seconds)
-        result.timelines.append([(s.end - at, s.ok) for s in samples])
-        print(f"  {name}: kill {i + 1}/{runs}: {seconds:.2f} s", flush=True)
-        reboot_dead_nodes(ctx)
-        settle(ctx)
+    kill_runs(ctx, result, runs, holder=lambda: ops.vip_node(ctx), after=lambda _: settle(ctx))
     for i in range(switchovers):
         home = ops.vip_node(ctx)
         other = next(n.name for n in ctx.settings.node_list if n.name != home)
@@ -167,7 +145,8 @@ def pacemaker_runs(
             ok, _ = ctx.on(o, f"pcs node standby {h}", timeout=30)
             assert ok
 
-        seconds, _, _ = measure_outage(ctx, standby, vip_left(ctx, home))
+        outage, _, _ = ops.measure_outage(ctx, standby, vip_left(ctx, home))
+        seconds = outage.seconds
         result.switchovers.append(seconds)
         print(f"  {name}: planned switchover {i + 1}/{switchovers}: {seconds:.2f} s", flush=True)
         ctx.on(other, f"pcs node unstandby {home}", timeout=30)
@@ -233,16 +212,12 @@ def keepalived_runs(ctx: ops.LabContext, runs: int, advert: float) -> Result:
     for n in ctx.settings.node_list:
         start_keepalived(ctx, n.name, advert)
     ops.wait_for("keepalived holding the VIP", lambda: keepalived_holder(ctx) is not None, 30)
-    for i in range(runs):
-        home = keepalived_holder(ctx)
-        assert home is not None
-        seconds, samples, at = measure_outage(ctx, killer(ctx, home), lambda: True)
-        result.outages.append(seconds)
-        result.timelines.append([(s.end - at, s.ok) for s in samples])
-        print(f"  {result.name}: kill {i + 1}/{runs}: {seconds:.2f} s", flush=True)
-        reboot_dead_nodes(ctx)
-        ops.wait_for("ssh on the rebooted node", reachable(ctx, home), 60)
-        start_keepalived(ctx, home, advert)
+
+    def restart_keepalived(node: str) -> None:
+        ops.wait_for("ssh on the rebooted node", reachable(ctx, node), 60)
+        start_keepalived(ctx, node, advert)
+
+    kill_runs(ctx, result, runs, holder=lambda: keepalived_holder(ctx), after=restart_keepalived)
     return result
 
 

@@ -205,30 +205,47 @@ class Prober:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def measure_outage(
+    ctx: LabContext,
+    act: Callable[[], None],
+    moved: Callable[[], bool] = lambda: True,
+    recovered_after: int = 5,
+    timeout: float = 120,
+) -> tuple[Outage, list[Sample], float]:
+    """Probe the VIP around `act()`: the outage (longest gap between answered probes, by completion), the probes,
+    and when `act` ran. Service counts as back once `moved()` holds and `recovered_after` probes sent since answered:
+    steadily again, not one lucky answer."""
+    prober = Prober(ctx.lab.netns, stats_url(ctx), stats_auth(ctx))
+    samples: list[Sample] = []
+    try:
+        wait_for("probes answering through the VIP", lambda: sum(s.ok for s in prober.samples()) >= 10, 30)
+        at = time.time()
+        act()
+        # A planned move starts a moment after its command returns: count answers only once it has happened.
+        wait_for("the VIP moved", moved, timeout, 0.1)
+        since = time.time()
+
+        def answered_since() -> bool:
+            return sum(s.ok and s.start > since for s in prober.samples()) >= recovered_after
+
+        wait_for("the VIP serving again", answered_since, timeout, 0.1)
+        time.sleep(0.5)  # a tail of answered probes, for the timeline
+    finally:
+        samples = prober.samples()
+        prober.stop()
+    outage = outage_around(samples, at)
+    if outage is None:
+        raise RuntimeError("no answered probe on one side of the event")
+    return outage, samples, at
+
+
 def failover(ctx: LabContext, timeout: float = 90) -> FailoverResult:
     """Hard-kill the VIP's node while probing the VIP; the outage, timed by probe completion."""
     home = vip_node(ctx)
     if home is None:
         raise RuntimeError("no node holds the VIP: is the lab up?")
-    prober = Prober(ctx.lab.netns, stats_url(ctx), stats_auth(ctx))
-    samples: list[Sample] = []
-    try:
-        wait_for("probes answering through the VIP", lambda: sum(s.ok for s in prober.samples()) >= 10, 30)
-        killed_at = time.time()
-        ctx.lab.containers.kill(home)
-        ctx.lab.log(f"failover: killed {home} (SIGKILL of its init)")
-
-        def recovered() -> bool:
-            oks = [s.end for s in prober.samples() if s.ok and s.start > killed_at]
-            return len(oks) >= 5  # serving steadily again, not one lucky answer
-
-        wait_for("the VIP serving again", recovered, timeout)
-    finally:
-        samples = prober.samples()
-        prober.stop()
-    outage = outage_around(samples, killed_at)
-    if outage is None:
-        raise RuntimeError("no successful probe on one side of the kill")
+    outage, _, _ = measure_outage(ctx, lambda: ctx.lab.containers.kill(home), timeout=timeout)
+    ctx.lab.log(f"failover: killed {home} (SIGKILL of its init)")
     now = vip_node(ctx)
     ctx.lab.log(f"failover: VIP served again from {now} after an outage of {outage.seconds:.2f} s")
     return FailoverResult(home, now, outage)

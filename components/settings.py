@@ -239,7 +239,7 @@ class FailoverProfile:
 # Chosen from the lab's measurements (README, "Benchmarks"): see bench/failover.py.
 FAILOVER_PROFILES = {
     "default": FailoverProfile(token_ms=1000, placement="everywhere"),
-    "fast": FailoverProfile(token_ms=500, placement="everywhere"),
+    "fast": FailoverProfile(token_ms=400, placement="everywhere"),
 }
 
 

@@ -38,7 +38,7 @@ def test_defaults_give_two_nodes_with_static_addresses_and_macs() -> None:
 
 def test_profiles_give_token_and_placement_and_explicit_settings_win() -> None:
     fast = load_settings(with_({"cluster": {"profile": "fast"}}))
-    assert (fast.token_ms, fast.placement) == (500, "everywhere")
+    assert (fast.token_ms, fast.placement) == (400, "everywhere")
     mixed = load_settings(with_({"cluster": {"profile": "fast", "tokenMs": 3000, "placement": "with-vip"}}))
     assert (mixed.token_ms, mixed.placement) == (3000, "with-vip")
 

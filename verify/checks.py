@@ -134,9 +134,7 @@ def _serving(s: Settings, placement: Placement) -> tuple[bool, str]:
         return False, f"VIP on {where} but HAProxy on {sorted(ha) or 'no node'}"
     if s.placement == "with-vip" and ha != {where}:
         return False, f"HAProxy on {sorted(ha)}, expected only with the VIP on {where}"
-    return True, f"VIP and HAProxy on {where}" + (
-        f", HAProxy on {sorted(ha)}" if s.placement == "everywhere" else ""
-    )
+    return True, f"VIP and HAProxy on {where}" + (f", HAProxy on {sorted(ha)}" if s.placement == "everywhere" else "")
 
 
 def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:

@@ -73,7 +73,7 @@ def verify_stack(
         applied = check_cib(report, cib, s, plan)
         if applied is not None:
             check_scheduler(report, cib, s)
-            check_idempotent_and_undo(report, cib, s, plan)
+            check_idempotent_and_undo(report, cib, plan)
         check_corosync(report, s, plan, runner, work)
         check_haproxy(report, s, files.haproxy_cfg, runner, work)
         check_cloud_init(report, s, files, runner, work)
@@ -119,14 +119,14 @@ def check_cib(report: Report, cib: OfflineCib, s: Settings, plan: Plan) -> Path 
     return applied
 
 
-def _ha_nodes(s: Settings, placement: Placement) -> set[str]:
+def _ha_nodes(placement: Placement) -> set[str]:
     return placement.get(HAPROXY_ID, set())
 
 
 def _serving(s: Settings, placement: Placement) -> tuple[bool, str]:
     """The VIP on one node and HAProxy serving there (and, cloned, on every node that is up)."""
     vip = placement.get(VIP_ID, set())
-    ha = _ha_nodes(s, placement)
+    ha = _ha_nodes(placement)
     if len(vip) != 1:
         return False, f"VIP active on {sorted(vip) or 'no node'}"
     (where,) = vip
@@ -146,8 +146,8 @@ def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
     p0, done = cib.simulate(applied, s0)
     facts["all-up"] = p0
     ok, detail = _serving(s, p0)
-    if s.placement == "everywhere" and ok and _ha_nodes(s, p0) != set(nodes):
-        ok, detail = False, f"cloned HAProxy on {sorted(_ha_nodes(s, p0))}, expected every node"
+    if s.placement == "everywhere" and ok and _ha_nodes(p0) != set(nodes):
+        ok, detail = False, f"cloned HAProxy on {sorted(_ha_nodes(p0))}, expected every node"
     if not report.add("scheduler", "all nodes up: VIP with HAProxy", ok, detail or done.tail()):
         return
     (home,) = p0[VIP_ID]
@@ -217,7 +217,7 @@ def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
                 return
         else:
             # Past the threshold HAProxy may not run on that node, so the VIP must leave it too.
-            moved = ok and home not in p[VIP_ID] and home not in _ha_nodes(s, p)
+            moved = ok and home not in p[VIP_ID] and home not in _ha_nodes(p)
             report.add(
                 "scheduler",
                 f"HAProxy monitor failures: restarted in place {threshold - 1}x, moved off {home} at {threshold}",
@@ -229,7 +229,7 @@ def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
 # --- idempotency and undo -------------------------------------------------------------------------------------
 
 
-def check_idempotent_and_undo(report: Report, cib: OfflineCib, s: Settings, plan: Plan) -> None:
+def check_idempotent_and_undo(report: Report, cib: OfflineCib, plan: Plan) -> None:
     steps = plan.of_kind(StepKind.CIB)
     again = cib.copy("applied.xml", "again.xml")
     runs = cib.apply(again, steps)

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -214,14 +214,23 @@ class Lab:
     def run_deletes(self) -> list[str]:
         """Every applied step's delete, newest first; returns the ones that failed (the rest still run)."""
         failures = []
+        gone: set[str] = set()
         steps = sorted(
             ((k, r) for k, r in self.state.resources.items() if "delete" in r), key=lambda kr: -float(kr[1]["order"])
         )
         for key, record in steps:
-            conn = self.connection(record["delete"]["connection"])
+            # A node that does not answer is gone with everything on it (as `deleted_with` its VM): no long dialling.
+            conn = replace(self.connection(record["delete"]["connection"]), dial_error_limit=2, per_dial_timeout=3)
+            name = key.split("::", 1)[1]
+            if conn.host in gone:
+                self.log(f"  skip {'':>6}  delete {name} ({conn.host} does not answer)")
+                continue
             started = time.monotonic()
             done = self.ssh.exec(conn, record["delete"]["command"], timeout=300)
-            name = key.split("::", 1)[1]
+            if done.returncode == 255:
+                gone.add(conn.host)
+                self.log(f"  skip {time.monotonic() - started:5.1f}s  delete {name} ({conn.host} does not answer)")
+                continue
             self.log(
                 f"  {'ok  ' if done.ok else 'FAIL'} {time.monotonic() - started:5.1f}s  delete {name} ({conn.host})"
             )

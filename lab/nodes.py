@@ -186,9 +186,16 @@ class Containers:
     def names(self) -> list[str]:
         return sorted(p.name for p in self.dir.iterdir()) if self.dir.exists() else []
 
-    def _unmount(self, root: Path) -> None:
-        if root.exists() and self.run(["mountpoint", "-q", str(root)]).ok:
-            self._must(["umount", str(root)])
+    def _unmount(self, root: Path, timeout: float = 15) -> None:
+        """Unmount a node's disk; right after a kill nspawn may hold it a moment longer: retry to a deadline."""
+        deadline = time.monotonic() + timeout
+        while root.exists() and self.run(["mountpoint", "-q", str(root)]).ok:
+            done = self.run(["umount", str(root)])
+            if done.ok:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"umount {root}: {done.tail()}")
+            time.sleep(0.2)
 
     def _must(self, argv: list[str]) -> None:
         done = self.run(argv)

@@ -14,8 +14,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from lab import operations as ops
 
 
@@ -28,22 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     steps: dict[str, list[float]] = {}
     for run in range(a.runs):
         with tempfile.TemporaryDirectory(prefix="ha-lb-bringup-") as tmp:
-            doc = yaml.safe_load(ops.DEFAULT_STACK.read_text())
-            doc["config"]["ha-lb:nodes"]["count"] = a.nodes
-            stack = Path(tmp) / "Pulumi.bringup.yaml"
-            stack.write_text(yaml.safe_dump(doc))
-            lines: list[str] = []
-            ctx = ops.context(stack, state_dir=Path(tmp) / "lab", log=lines.append)
+            stack = ops.lab_stack(Path(tmp), "bringup", nodes=a.nodes)
+            ctx = ops.context(stack, state_dir=Path(tmp) / "lab", log=lambda _: None)
             try:
                 totals.append(ops.up(ctx))
             finally:
                 ops.down(ctx, run_deletes=False)
-            for line in lines:
-                parts = line.split()
-                if len(parts) >= 3 and parts[0] == "ok" and parts[1].endswith("s"):
-                    # Per-node steps are one entry per node: keep the slowest, which is what the next step waits for.
-                    name = parts[2].removeprefix("cluster-").rstrip("0123456789").rstrip("-")
-                    steps.setdefault(f"{name}#{run}", []).append(float(parts[1][:-1]))
+            for step, seconds in ctx.lab.step_seconds.items():
+                # Per-node steps are one entry per node: keep the slowest, which is what the next step waits for.
+                name = step.removeprefix("cluster-").rstrip("0123456789").rstrip("-")
+                steps.setdefault(f"{name}#{run}", []).append(seconds)
             print(f"run {run + 1}/{a.runs}: VIP serving {totals[-1]:.1f} s after the first resource", flush=True)
     per_step: dict[str, list[float]] = {}
     for key, values in steps.items():

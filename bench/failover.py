@@ -22,8 +22,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lab import operations as ops
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -63,14 +61,6 @@ def figures(values: list[float]) -> str:
     if not values:
         return "-"
     return f"{statistics.median(values):.2f} s ({min(values):.2f}-{max(values):.2f}, n={len(values)})"
-
-
-def stack_with(cluster: dict[str, Any], folder: Path) -> Path:
-    doc = yaml.safe_load(ops.DEFAULT_STACK.read_text())
-    doc["config"]["ha-lb:cluster"] = {**doc["config"].get("ha-lb:cluster", {}), **cluster}
-    path = folder / "Pulumi.bench.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
 
 
 def settle(ctx: ops.LabContext, timeout: float = 120) -> None:
@@ -128,13 +118,9 @@ def pacemaker_runs(
     name: str, cluster: dict[str, Any], runs: int, switchovers: int, work: Path, keep: bool
 ) -> tuple[Result, ops.LabContext]:
     result = Result(name)
-    lines: list[str] = []
-    ctx = ops.context(stack_with(cluster, work), state_dir=work / "lab", log=lines.append)
+    ctx = ops.context(ops.lab_stack(work, "bench", cluster=cluster), state_dir=work / "lab", log=lambda _: None)
     result.bring_up_s = ops.up(ctx)
-    for line in lines:
-        parts = line.split()
-        if len(parts) >= 3 and parts[0] == "ok" and parts[1].endswith("s"):
-            result.steps[parts[2]] = float(parts[1][:-1])
+    result.steps = dict(ctx.lab.step_seconds)
     settle(ctx)
     kill_runs(ctx, result, runs, holder=lambda: ops.vip_node(ctx), after=lambda _: settle(ctx))
     for i in range(switchovers):

@@ -15,8 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 from lab import operations as ops
 
 
@@ -27,14 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--placement", default="everywhere", choices=["with-vip", "everywhere"])
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ha-lb-soak-") as tmp:
-        doc = yaml.safe_load(ops.DEFAULT_STACK.read_text())
-        doc["config"]["ha-lb:cluster"] = {
-            **doc["config"]["ha-lb:cluster"],
-            "tokenMs": a.token_ms,
-            "placement": a.placement,
-        }
-        stack = Path(tmp) / "Pulumi.soak.yaml"
-        stack.write_text(yaml.safe_dump(doc))
+        cluster = {"tokenMs": a.token_ms, "placement": a.placement}
+        stack = ops.lab_stack(Path(tmp), "soak", cluster=cluster)
         ctx = ops.context(stack, state_dir=Path(tmp) / "lab", log=lambda _: None)
         try:
             ops.up(ctx)

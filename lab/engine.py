@@ -178,6 +178,8 @@ class LabMocks(pulumi.runtime.Mocks):
             # Like pulumi-command: the error carries the output, never the stdin.
             raise RuntimeError(f"{name} on {conn.host} exited {done.returncode}:\n{done.stderr.strip()[-3000:]}")
         self.lab.log(f"  ok   {took:5.1f}s  {name} ({conn.host})")
+        with self.lock:
+            self.lab.step_seconds[name] = took
         return {"stdout": done.stdout, "stderr": done.stderr}
 
 
@@ -189,6 +191,8 @@ class Lab:
         self.rootfs = rootfs
         self.log = log
         self.state = LabState.load(state_dir / "state.json")
+        self.step_seconds: dict[str, float] = {}
+        """How long each remote step's create took, in the last `apply`."""
         self.netns = netns_for(state_dir)
         self.containers = Containers(state_dir, self.netns, runner)
         self.ssh = Ssh(state_dir / "keys", self.netns, runner)
@@ -206,6 +210,7 @@ class Lab:
 
     def apply(self, config: dict[str, Any], rerun: bool = False) -> tuple[dict[str, Any], Optional[BaseException]]:
         """Evaluate the program with the lab stack's config and realize every resource; returns the outputs."""
+        self.step_seconds = {}
         mocks = LabMocks(self, rerun)
         monitor = OutputsMonitor(mocks)
         error = evaluate(config, mocks, monitor, stack="lab")

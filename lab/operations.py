@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from components.settings import Settings
 from verify.runner import Runner, run
 from verify.stackfile import settings_from_stack_file, stack_config
@@ -56,6 +58,18 @@ class LabContext:
         address = str(next(n.address for n in self.settings.node_list if n.name == node))
         done = self.lab.ssh.exec(self.connection(address), f"sudo -n {command}", timeout=timeout)
         return done.ok, done.stdout
+
+
+def lab_stack(folder: Path, name: str, nodes: int | None = None, cluster: dict[str, Any] | None = None) -> Path:
+    """A variant of the lab stack, written as `folder/Pulumi.<name>.yaml`: another node count, cluster settings."""
+    doc = yaml.safe_load(DEFAULT_STACK.read_text())
+    config = doc["config"]
+    if nodes is not None:
+        config["ha-lb:nodes"] = {**config.get("ha-lb:nodes", {}), "count": nodes}
+    config["ha-lb:cluster"] = {**config.get("ha-lb:cluster", {}), **(cluster or {})}
+    path = folder / f"Pulumi.{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
 
 
 def context(

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lab import operations as ops
 from lab.nodes import netns_for
@@ -18,13 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("lab"), pytest.mark.timeo
 
 def lab_stack(tmp_path: Path, nodes: int) -> Path:
     """The lab stack with `nodes` nodes: 2 with HAProxy colocated with the VIP, more with the profile's default."""
-    doc = yaml.safe_load(ops.DEFAULT_STACK.read_text())
-    doc["config"]["ha-lb:nodes"]["count"] = nodes
-    if nodes == 2:
-        doc["config"]["ha-lb:cluster"]["placement"] = "with-vip"
-    path = tmp_path / f"Pulumi.lab{nodes}.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return ops.lab_stack(tmp_path, f"lab{nodes}", nodes=nodes, cluster={"placement": "with-vip"} if nodes == 2 else {})
 
 
 @pytest.fixture(params=[2, 3], ids=["2-nodes", "3-nodes"])

@@ -72,8 +72,11 @@ class Ssh:
         """Run `command`; a failed dial (ssh's 255 before the command runs) is retried up to the dial limit."""
         attempts = max(1, conn.dial_error_limit)
         for attempt in range(attempts):
+            started = time.monotonic()
             done = self.run(self.argv(conn, command), stdin=stdin, timeout=timeout)
             if done.returncode != 255 or attempt == attempts - 1:
                 return done
-            time.sleep(0.5)
+            # A refused dial fails at once: pace attempts by the per-dial timeout, so the limit buys the patience it
+            # means (120 x 5 s while a loaded machine boots a node), not a minute of quick refusals.
+            time.sleep(max(0.5, conn.per_dial_timeout - (time.monotonic() - started)))
         raise AssertionError("unreachable")

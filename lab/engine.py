@@ -84,6 +84,7 @@ class LabMocks(pulumi.runtime.Mocks):
         self.rerun = rerun
         self.lock = threading.Lock()
         self.disks: dict[str, dict[str, Any]] = {}
+        self.node_at: dict[str, str] = {}  # node address -> node name, from the program's network-config
 
     def call(self, args: pmocks.MockCallArgs) -> tuple[dict[Any, Any], Optional[list[tuple[str, str]]]]:
         raise NotImplementedError(f"the lab does not provide {args.token}")
@@ -150,6 +151,9 @@ class LabMocks(pulumi.runtime.Mocks):
             meta_data=disk["metaData"],
             network_config=disk["networkConfig"],
         )
+        for ethernet in yaml.safe_load(seed.network_config)["ethernets"].values():
+            for address in ethernet.get("addresses", []):
+                self.node_at[address.split("/")[0]] = node
         changed = previous is None or previous["inputs"] != _digest(inputs)
         running = self.lab.containers.is_running(node)
         if running and not changed:
@@ -176,7 +180,12 @@ class LabMocks(pulumi.runtime.Mocks):
         if not done.ok:
             self.lab.log(f"  FAIL {took:5.1f}s  {name} ({conn.host})")
             # Like pulumi-command: the error carries the output, never the stdin.
-            raise RuntimeError(f"{name} on {conn.host} exited {done.returncode}:\n{done.stderr.strip()[-3000:]}")
+            message = f"{name} on {conn.host} exited {done.returncode}:\n{done.stderr.strip()[-3000:]}"
+            node = self.node_at.get(conn.host)
+            if done.returncode == 255 and node:
+                # SSH never got in: what the node's console says is what tells why.
+                message += f"\n--- {node}'s console, last lines ---\n{self.lab.containers.console_tail(node)}"
+            raise RuntimeError(message)
         self.lab.log(f"  ok   {took:5.1f}s  {name} ({conn.host})")
         with self.lock:
             self.lab.step_seconds[name] = took

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from verify.runner import Runner, run
 
+from . import cgroups
+
 BRIDGE = "br0"
 CAPABILITIES = "CAP_NET_ADMIN,CAP_NET_RAW,CAP_SYS_NICE,CAP_IPC_LOCK"
 
@@ -95,6 +97,10 @@ class Containers:
     def node_dir(self, name: str) -> Path:
         return self.dir / name
 
+    def groups(self, name: str | None = None) -> list[Path]:
+        """The node's cgroups (the lab's, without a name): one per hierarchy systemd tracks units in."""
+        return [h / self.netns / name if name else h / self.netns for h in cgroups.own_hierarchies()]
+
     def nspawn_pid(self, name: str) -> int | None:
         pid_file = self.node_dir(name) / "nspawn.pid"
         if not pid_file.exists():
@@ -126,6 +132,8 @@ class Containers:
         d = self.node_dir(seed.name)
         root = d / "root"
         self._unmount(root)
+        for group in self.groups(seed.name):
+            cgroups.remove(group)  # what a killed run of this node left
         if fresh_disk:
             self.run(["rm", "-rf", str(d / "upper"), str(d / "work")])
         for sub in ("upper", "work", "root"):
@@ -153,7 +161,7 @@ class Containers:
         nspawn += ["--register=no", "--keep-unit", f"--network-bridge={BRIDGE}", f"--capability={CAPABILITIES}"]
         console = open(d / "console.log", "ab")  # noqa: SIM115 - handed to the container process
         proc = subprocess.Popen(
-            in_netns(self.netns, nspawn),
+            cgroups.entering(self.groups(seed.name), in_netns(self.netns, nspawn)),
             stdin=subprocess.DEVNULL,
             stdout=console,
             stderr=subprocess.STDOUT,
@@ -180,8 +188,20 @@ class Containers:
 
     def stop(self, name: str) -> None:
         self.kill(name)
+        for group in self.groups(name):
+            cgroups.remove(group)
         self._unmount(self.node_dir(name) / "root")
         (self.node_dir(name) / "nspawn.pid").unlink(missing_ok=True)
+
+    def remove_groups(self) -> None:
+        """The lab's cgroups, once every node is stopped."""
+        for group in self.groups():
+            cgroups.remove(group)
+
+    def console_tail(self, name: str, lines: int = 25) -> str:
+        log = self.node_dir(name) / "console.log"
+        text = log.read_bytes().decode(errors="replace") if log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
 
     def names(self) -> list[str]:
         return sorted(p.name for p in self.dir.iterdir()) if self.dir.exists() else []

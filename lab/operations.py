@@ -274,6 +274,7 @@ def down(ctx: LabContext, run_deletes: bool = True) -> list[str]:
     for name in ctx.lab.containers.names():
         ctx.lab.containers.stop(name)
         ctx.lab.log(f"down: stopped {name}")
+    ctx.lab.containers.remove_groups()
     ctx.network.down()
     for sub in ("nodes", "keys"):
         shutil.rmtree(ctx.lab.state_dir / sub, ignore_errors=True)

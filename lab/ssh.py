@@ -48,7 +48,8 @@ class Ssh:
             self.netns,
             [
                 "ssh",
-                "-q",
+                "-o",
+                "LogLevel=ERROR",  # why a dial failed, without the known-hosts chatter
                 "-i",
                 str(self.key_file(conn.private_key)),
                 "-p",

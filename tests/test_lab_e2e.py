@@ -32,12 +32,18 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ops.LabConte
         assert not Path(f"/run/netns/{netns_for(ctx.lab.state_dir)}").exists()
         assert str(ctx.lab.state_dir) not in Path("/proc/self/mounts").read_text()
         assert ctx.lab.containers.names() == []
+        assert [g for g in ctx.lab.containers.groups() if g.exists()] == []
 
 
 def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) -> None:
     s = lab.settings
     names = {n.name for n in s.node_list}
     ops.up(lab)
+
+    # Every node in a cgroup of its own, so no node's systemd acts on another's units.
+    for node in names:
+        init = lab.lab.containers.init_pid(node)
+        assert f"/{lab.lab.netns}/{node}/payload/" in Path(f"/proc/{init}/cgroup").read_text()
 
     # Every node online, the VIP and HAProxy together.
     ops.wait_for("every node online", lambda: ops.node_states(lab) == dict.fromkeys(names, True), 120)

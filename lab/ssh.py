@@ -73,11 +73,15 @@ class Ssh:
         """Run `command`; a failed dial (ssh's 255 before the command runs) is retried up to the dial limit."""
         attempts = max(1, conn.dial_error_limit)
         for attempt in range(attempts):
-            started = time.monotonic()
             done = self.run(self.argv(conn, command), stdin=stdin, timeout=timeout)
             if done.returncode != 255 or attempt == attempts - 1:
                 return done
-            # A refused dial fails at once: pace attempts by the per-dial timeout, so the limit buys the patience it
-            # means (120 x 5 s while a loaded machine boots a node), not a minute of quick refusals.
-            time.sleep(max(0.5, conn.per_dial_timeout - (time.monotonic() - started)))
+            time.sleep(retry_delay(attempt))
         raise AssertionError("unreachable")
+
+
+def retry_delay(attempt: int) -> float:
+    """Pause before the next dial, as pulumi-command paces its dials (Pulumi's `retry.Until` defaults: 100 ms, x1.5
+    a time, at most 5 s): a node still booting is dialled again quickly, and the program's limit of 120 dials still
+    waits about 9 minutes for a slow one."""
+    return min(0.1 * 1.5**attempt, 5.0)

@@ -403,9 +403,22 @@ def build_plan(s: Settings) -> Plan:
             "cluster-start",
             first,
             StepKind.CLUSTER,
-            f"{q(pcs.cluster_start_all(CLUSTER_START_WAIT_S))}\n{q(pcs.cluster_enable_all())}\n",
-            f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_disable_all())}; {q(pcs.cluster_stop_all())}; fi\n",
+            f"{q(pcs.cluster_start_all(CLUSTER_START_WAIT_S))}\n",
+            f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_stop_all())}; fi\n",
             depends_on=tuple(f"cib-seed-{n.name}" for n in nodes),
+            replace_on=(ident,),
+        )
+    )
+    # Start at boot: a step apart, beside the resource steps rather than before them (it reloads systemd on every
+    # node, seconds the VIP need not wait for).
+    steps.append(
+        Step(
+            "cluster-enable",
+            first,
+            StepKind.CLUSTER,
+            f"{q(pcs.cluster_enable_all())}\n",
+            f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_disable_all())}; fi\n",
+            depends_on=("cluster-start",),
             replace_on=(ident,),
         )
     )

@@ -409,19 +409,6 @@ def build_plan(s: Settings) -> Plan:
             replace_on=(ident,),
         )
     )
-    # Start at boot: a step apart, beside the resource steps rather than before them (it reloads systemd on every
-    # node, seconds the VIP need not wait for).
-    steps.append(
-        Step(
-            "cluster-enable",
-            first,
-            StepKind.CLUSTER,
-            f"{q(pcs.cluster_enable_all())}\n",
-            f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_disable_all())}; fi\n",
-            depends_on=("cluster-start",),
-            replace_on=(ident,),
-        )
-    )
     steps.append(
         Step(
             "cluster-totem",
@@ -547,6 +534,19 @@ def build_plan(s: Settings) -> Plan:
             f"  {q(pcs.resource_disable(hap.top_id))}\nfi\n",
             depends_on=tuple(constraint_ids),
             replace_on=(ident, s.placement),
+        )
+    )
+    # Start at boot: last, once the VIP serves (it reloads systemd on every node: seconds the VIP need not wait for,
+    # and on two cores, seconds the resource steps would lose beside it).
+    steps.append(
+        Step(
+            "cluster-enable",
+            first,
+            StepKind.CLUSTER,
+            f"{q(pcs.cluster_enable_all())}\n",
+            f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_disable_all())}; fi\n",
+            depends_on=("haproxy-enable",),
+            replace_on=(ident,),
         )
     )
     return Plan(tuple(steps))

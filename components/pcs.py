@@ -79,6 +79,18 @@ def cluster_setup(
     return argv
 
 
+def cluster_node_add(name: str, addr: str, wait_s: int) -> list[str]:
+    """`pcs cluster node add`, run on a member: pcs copies corosync.conf, the keys and pcsd's tokens to the new node,
+    sets two_node right for the new count, and starts and enables the cluster there."""
+    return [PCS, "cluster", "node", "add", name, f"addr={addr}", "--start", f"--wait={wait_s}", "--enable"]
+
+
+def cluster_node_remove(name: str) -> list[str]:
+    """`pcs cluster node remove`: stops the cluster on the node and takes it out of corosync.conf everywhere; a node
+    that no longer answers (the reason to remove it, often) is skipped, but quorum loss is still refused."""
+    return [PCS, "cluster", "node", "remove", name, "--skip-offline"]
+
+
 def cluster_start_all(wait_s: int) -> list[str]:
     return [PCS, "cluster", "start", "--all", f"--wait={wait_s}"]
 

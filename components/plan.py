@@ -163,8 +163,9 @@ def remove_constraint(cid: str) -> str:
 
 
 def cluster_identity(s: Settings) -> str:
-    """What a cluster is made of: a change means a new cluster (and a fresh CIB)."""
-    return fingerprint(s.cluster.name, [(n.name, str(n.address)) for n in s.node_list])
+    """What makes a cluster this cluster: a change means a new cluster (and a fresh CIB). Not its members: a node
+    added or removed joins or leaves the running cluster (the `member-<node>` steps)."""
+    return fingerprint(s.cluster.name)
 
 
 def vip_primitive(s: Settings) -> Primitive:
@@ -287,11 +288,40 @@ def _cluster_setup_script(s: Settings, members: list[tuple[str, str]]) -> str:
     )
 
 
-def _cib_seed_script(dc_deadtime: str) -> str:
-    # Only where Pacemaker has never run: its first CIB then carries dc-deadtime (Pacemaker reads a CIB without a
-    # digest file, warning "No on-disk digest present"; it writes the digest itself from then on).
+def _member_pattern(node: str) -> str:
+    return shlex.quote(f"^[[:space:]]*name:[[:space:]]*{node}[[:space:]]*$")
+
+
+def _member_script(node: str, addr: str) -> str:
+    # Members set up with the cluster are there already; a node added to the stack joins the running cluster.
     return (
-        f"if [ ! -e {CIB_XML} ]; then\n"
+        f"if grep -Eq {_member_pattern(node)} {COROSYNC_CONF}; then\n"
+        f"  echo {shlex.quote(f'{node}: a cluster member')}\n"
+        "else\n"
+        f"  {q(pcs.cluster_node_add(node, addr, CLUSTER_START_WAIT_S))}\n"
+        "fi\n"
+    )
+
+
+def _member_delete(node: str) -> str:
+    # A node taken out of the stack leaves the cluster. Not when the cluster itself goes (`pulumi destroy`: two
+    # members left, the floor this program allows): `cluster-setup`'s delete then destroys it whole.
+    members = f"$(grep -Ec {shlex.quote('^[[:space:]]*name:')} {COROSYNC_CONF})"
+    return (
+        f'if [ "$ha_lb_node" != {shlex.quote(node)} ] && [ -f {COROSYNC_CONF} ] '
+        f"&& grep -Eq {_member_pattern(node)} {COROSYNC_CONF} && [ {members} -gt 2 ]; then\n"
+        f"  {q(pcs.cluster_node_remove(node))}\n"
+        "fi\n"
+    )
+
+
+def _cib_seed_script(dc_deadtime: str) -> str:
+    # Only on a node of a cluster being set up (corosync.conf written) where Pacemaker has never run: its first CIB
+    # then carries dc-deadtime (Pacemaker reads a CIB without a digest file, warning "No on-disk digest present"; it
+    # writes the digest itself from then on). A node joining a running cluster later has no corosync.conf yet (`pcs
+    # cluster node add` brings it, and refuses a node holding a CIB) and takes the cluster's CIB.
+    return (
+        f"if [ -f {COROSYNC_CONF} ] && [ ! -e {CIB_XML} ]; then\n"
         "  seed=$(mktemp)\n"
         '  cibadmin --empty > "$seed"\n'
         f'  CIB_file="$seed" crm_attribute --type crm_config --name dc-deadtime --update {shlex.quote(dc_deadtime)}\n'
@@ -409,6 +439,18 @@ def build_plan(s: Settings) -> Plan:
             replace_on=(ident,),
         )
     )
+    for n in nodes:
+        steps.append(
+            Step(
+                f"member-{n.name}",
+                first,
+                StepKind.CLUSTER,
+                _member_script(n.name, str(n.address)),
+                _member_delete(n.name),
+                depends_on=("cluster-start", f"haproxy-config-{n.name}"),  # HAProxy may start there once it joins
+                replace_on=(ident, fingerprint(n.name, str(n.address))),
+            )
+        )
     steps.append(
         Step(
             "cluster-totem",

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import string
 import subprocess
 import tempfile
@@ -85,6 +86,7 @@ class LabMocks(pulumi.runtime.Mocks):
         self.lock = threading.Lock()
         self.disks: dict[str, dict[str, Any]] = {}
         self.node_at: dict[str, str] = {}  # node address -> node name, from the program's network-config
+        self.seen: set[str] = set()  # resources the program declared in this run
 
     def call(self, args: pmocks.MockCallArgs) -> tuple[dict[Any, Any], Optional[list[tuple[str, str]]]]:
         raise NotImplementedError(f"the lab does not provide {args.token}")
@@ -94,6 +96,7 @@ class LabMocks(pulumi.runtime.Mocks):
         inputs = unwrap(args.inputs)
         with self.lock:
             previous = self.lab.state.resources.get(key)
+            self.seen.add(key)
         handler = {
             "random:index/randomPassword:RandomPassword": self._password,
             "tls:index/privateKey:PrivateKey": self._private_key,
@@ -113,6 +116,7 @@ class LabMocks(pulumi.runtime.Mocks):
             record["delete"] = {"command": inputs["delete"], "connection": inputs["connection"]}
         if args.typ == "libvirt:index/domain:Domain":
             record["node"] = outputs["node"]
+            record["addresses"] = sorted(a for a, n in self.node_at.items() if n == outputs["node"])
         with self.lock:
             self.lab.state.resources[key] = {**(previous or {}), **record}
             self.lab.state.save()
@@ -220,10 +224,36 @@ class Lab:
     def apply(self, config: dict[str, Any], rerun: bool = False) -> tuple[dict[str, Any], Optional[BaseException]]:
         """Evaluate the program with the lab stack's config and realize every resource; returns the outputs."""
         self.step_seconds = {}
+        self.state = LabState.load(self.state.path)  # the file is the truth: another run may have changed it
         mocks = LabMocks(self, rerun)
         monitor = OutputsMonitor(mocks)
         error = evaluate(config, mocks, monitor, stack="lab")
+        if error is None:
+            error = self.remove_undeclared(mocks.seen)
         return unwrap(monitor.stack_outputs), error
+
+    def remove_undeclared(self, declared: set[str]) -> Optional[BaseException]:
+        """What the program no longer declares goes, as `pulumi up` deletes it: newest first, each step's delete run,
+        except on a node that goes too (its steps go with its VM: `deleted_with`); then the node itself."""
+        gone = {k: r for k, r in self.state.resources.items() if k not in declared}
+        nodes = [r["node"] for r in gone.values() if "node" in r]
+        on_gone_nodes = {a for r in gone.values() for a in r.get("addresses", [])}
+        for key, record in sorted(gone.items(), key=lambda kr: -float(kr[1]["order"])):
+            name = key.split("::", 1)[1]
+            delete = record.get("delete")
+            if delete and delete["connection"]["host"] not in on_gone_nodes:
+                started = time.monotonic()
+                done = self.ssh.exec(self.connection(delete["connection"]), delete["command"], timeout=600)
+                self.log(f"  {'ok  ' if done.ok else 'FAIL'} {time.monotonic() - started:5.1f}s  delete {name}")
+                if not done.ok:
+                    return RuntimeError(f"delete {name} exited {done.returncode}:\n{done.stderr.strip()[-3000:]}")
+            del self.state.resources[key]
+            self.state.save()
+        for node in nodes:
+            self.containers.stop(node)
+            shutil.rmtree(self.containers.node_dir(node), ignore_errors=True)
+            self.log(f"  ok   {'':>6}  node {node} removed")
+        return None
 
     def run_deletes(self) -> list[str]:
         """Every applied step's delete, newest first; returns the ones that failed (the rest still run)."""

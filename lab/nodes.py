@@ -20,6 +20,10 @@ from verify.runner import Runner, run
 from . import cgroups
 
 BRIDGE = "br0"
+
+# The nspawns this process started, by pid, to reap: shared by every `Containers` of the process (a lab's `up` with a
+# bigger stack starts a node that the next `up`, with the smaller one, stops).
+_children: dict[int, subprocess.Popen[bytes]] = {}
 CAPABILITIES = "CAP_NET_ADMIN,CAP_NET_RAW,CAP_SYS_NICE,CAP_IPC_LOCK"
 
 
@@ -92,7 +96,6 @@ class Containers:
         self.dir = state_dir / "nodes"
         self.netns = netns
         self.run = runner
-        self._children: dict[str, subprocess.Popen[bytes]] = {}  # nspawns this process started, to reap
 
     def node_dir(self, name: str) -> Path:
         return self.dir / name
@@ -168,7 +171,7 @@ class Containers:
             start_new_session=True,
         )
         console.close()
-        self._children[seed.name] = proc
+        _children[proc.pid] = proc
         (d / "nspawn.pid").write_text(str(proc.pid))
 
     def kill(self, name: str, timeout: float = 10) -> None:
@@ -182,7 +185,7 @@ class Containers:
             time.sleep(0.05)
         if pid is not None and self.nspawn_pid(name) is not None:
             os.kill(pid, signal.SIGKILL)
-        child = self._children.pop(name, None)
+        child = _children.pop(pid, None) if pid is not None else None
         if child is not None:
             child.wait(timeout)
 

@@ -88,3 +88,38 @@ def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) ->
     ops.up(lab, rerun=True)
     ops.wait_for("every node online again", lambda: ops.node_states(lab) == dict.fromkeys(names, True), 120)
     assert ops.resource_nodes(lab)["vip"] == {result.serving_from}, "stickiness: the VIP stays where it moved"
+
+    if len(names) == 2:
+        scale_up_and_down(lab, tmp_path, ops.stats_url(lab))
+
+
+def quorum_flags(lab: ops.LabContext, node: str) -> str:
+    ok, out = lab.on(node, "corosync-quorumtool -s", timeout=15)
+    assert ok, out
+    return next(line for line in out.splitlines() if line.startswith("Flags:"))
+
+
+def scale_up_and_down(lab: ops.LabContext, tmp_path: Path, stats: str) -> None:
+    """A node added to the stack joins the running cluster, and leaves it when taken out again; the VIP stays put."""
+    before = set(ops.node_states(lab))
+    (home,) = ops.resource_nodes(lab)["vip"]
+    assert "2Node" in quorum_flags(lab, home)
+    bigger = ops.context(
+        ops.lab_stack(tmp_path, "lab2plus1", nodes=3, cluster={"placement": lab.settings.placement}),
+        state_dir=lab.lab.state_dir,
+        log=print,
+    )
+    ops.up(bigger)
+    added = {n.name for n in bigger.settings.node_list} - before
+    ops.wait_for("three nodes online", lambda: ops.node_states(bigger) == dict.fromkeys(before | added, True), 120)
+    assert ops.resource_nodes(bigger)["vip"] == {home}, "a node joining moves nothing"
+    assert "2Node" not in quorum_flags(bigger, home)
+    assert ops.http_status(lab.lab.netns, stats, ops.stats_auth(lab)) == 200
+
+    # Back to the two-node stack: the added node leaves the cluster and its container goes.
+    ops.up(lab)
+    ops.wait_for("two nodes again", lambda: set(ops.node_states(lab)) == before, 120)
+    assert lab.lab.containers.names() == sorted(before)
+    assert ops.resource_nodes(lab)["vip"] == {home}
+    assert "2Node" in quorum_flags(lab, home)
+    assert ops.http_status(lab.lab.netns, stats, ops.stats_auth(lab)) == 200

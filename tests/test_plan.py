@@ -1,10 +1,12 @@
 """The plan of steps: order, dependencies, kinds, secrets kept off command lines, and placements."""
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components.plan import Plan, Stdin, StepKind, build_plan, remote_command, render_script
+from components.plan import COROSYNC_CONF, Plan, Stdin, StepKind, build_plan, remote_command, render_script
 from components.settings import load_settings
 
 
@@ -102,8 +104,9 @@ def test_fencing_devices_avoid_the_node_they_fence_and_come_before_stonith_is_en
 def test_fresh_cib_is_seeded_with_dc_deadtime_only_where_pacemaker_never_ran() -> None:
     plan = plan_for(dc_deadtime="3s")
     seed = plan.get("cib-seed-lb2")
+    # Only on a node set up with the cluster: a node joining later must hold no CIB for `pcs cluster node add`.
     assert (
-        seed.create.startswith("if [ ! -e /var/lib/pacemaker/cib/cib.xml ]")
+        seed.create.startswith("if [ -f /etc/corosync/corosync.conf ] && [ ! -e /var/lib/pacemaker/cib/cib.xml ]")
         and "dc-deadtime --update 3s" in seed.create
     )
     assert seed.delete is not None and "cib.xml.sig ]" in seed.delete  # a CIB Pacemaker used is left alone
@@ -116,10 +119,11 @@ def test_cluster_setup_uses_knet_token_and_addresses() -> None:
     assert "--name" not in create and "pcs cluster auth" not in create
 
 
-def test_replacement_keys_change_with_membership_and_placement_only() -> None:
+def test_replacement_keys_change_with_cluster_name_and_placement_only() -> None:
     base = plan_for()
     assert base.get("vip").replace_on == plan_for(token_ms=1000).get("vip").replace_on
-    assert base.get("vip").replace_on != plan_for(nodes=3).get("vip").replace_on
+    assert base.get("vip").replace_on == plan_for(nodes=3).get("vip").replace_on
+    assert base.get("vip").replace_on != plan_for(name="other").get("vip").replace_on
     assert (
         base.get("haproxy-resource").replace_on != plan_for(placement="everywhere").get("haproxy-resource").replace_on
     )
@@ -131,3 +135,58 @@ def test_scripts_run_strict_and_name_step_and_node_on_error() -> None:
     assert script.startswith("set -euo pipefail\n") and "ha_lb_step=vip ha_lb_node=lb1" in script
     assert remote_command(script, "debian").startswith("sudo -n /bin/bash -c ")
     assert remote_command(script, "root").startswith("/bin/bash -c ")
+
+
+def test_a_node_added_joins_the_running_cluster_instead_of_re_forming_it() -> None:
+    two, three = plan_for(nodes=2), plan_for(nodes=3)
+    # Every step both plans have keeps its replacement keys: nothing is replaced (deleted and created again).
+    for step in two.steps:
+        assert three.get(step.id).replace_on == step.replace_on, step.id
+    added = three.get("member-lb3")
+    assert added.node == "lb1" and added.kind is StepKind.CLUSTER
+    assert {"cluster-start", "haproxy-config-lb3", "host-auth"} <= deps_closure(three, "member-lb3")
+    # host-auth and cluster-setup name the new node: Pulumi updates (re-runs) them; both are safe to run again.
+    assert "lb3" in three.get("host-auth").create and "lb3" not in two.get("host-auth").create
+
+
+MEMBERS = "nodelist {{\n{}}}\n"
+
+
+def run_member_script(tmp_path: Path, script: str, members: list[str]) -> list[str]:
+    """A member step's script against a corosync.conf listing `members`, with a pcs that records its calls."""
+    conf = tmp_path / "corosync.conf"
+    conf.write_text(MEMBERS.format("".join(f"    node {{\n        name: {m}\n    }}\n" for m in members)))
+    calls = tmp_path / "pcs-calls"
+    calls.unlink(missing_ok=True)
+    fake = tmp_path / "pcs"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    fake.chmod(0o755)
+    script = script.replace(COROSYNC_CONF, str(conf)).replace("/usr/sbin/pcs", str(fake))
+    subprocess.run(["bash", "-c", script], check=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_member_step_adds_only_a_node_the_cluster_does_not_have(tmp_path: Path) -> None:
+    step = plan_for(nodes=3).get("member-lb3")
+    assert run_member_script(tmp_path, render_script(step), ["lb1", "lb2", "lb3"]) == []
+    (call,) = run_member_script(tmp_path, render_script(step), ["lb1", "lb2"])
+    assert call.startswith("cluster node add lb3 addr=10.0.0.13 --start --wait=") and call.endswith("--enable")
+
+
+@pytest.mark.parametrize(
+    ("step_id", "members", "removes"),
+    [
+        ("member-lb3", ["lb1", "lb2", "lb3"], True),  # scaled down from 3: lb3 leaves
+        ("member-lb3", ["lb1", "lb2"], False),  # not a member (any more)
+        ("member-lb2", ["lb1", "lb2"], False),  # two left: the cluster itself goes, whole (destroy)
+        ("member-lb1", ["lb1", "lb2", "lb3"], False),  # the node running the cluster steps never removes itself
+    ],
+)
+def test_member_delete_takes_a_node_out_only_while_the_cluster_stays(
+    tmp_path: Path, step_id: str, members: list[str], removes: bool
+) -> None:
+    step = plan_for(nodes=3).get(step_id)
+    assert step.delete is not None
+    calls = run_member_script(tmp_path, render_script(step, step.delete), members)
+    node = step_id.removeprefix("member-")
+    assert calls == ([f"cluster node remove {node} --skip-offline"] if removes else [])

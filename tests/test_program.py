@@ -35,7 +35,7 @@ def test_graph_has_a_vm_per_node_and_the_plan_as_commands(nodes: int) -> None:
     assert types["libvirt:index/cloudInitDisk:CloudInitDisk"] == nodes
     assert types["libvirt:index/volume:Volume"] == nodes + 1  # one base image for the single host
     assert types["pulumi:providers:libvirt"] == 1
-    assert types[COMMAND] == 4 * nodes + 12  # wait, password, config, CIB seed per node; 12 one-time steps
+    assert types[COMMAND] == 5 * nodes + 12  # wait, password, config, CIB seed, member per node; 12 one-time steps
     assert types["ha-lb:cluster:FloatingIp"] == 1
     names = [x.urn for x in r.registrations]
     assert len(names) == len(set(names))
@@ -156,7 +156,7 @@ def test_bad_config_fails_at_preview_before_any_resource() -> None:
 def test_preview_with_unknown_ids_declares_every_step() -> None:
     r = run_program({**BASE}, preview=True, mocks=ProgramMocks(unknown_ids=True))
     assert r.error is None, r.error
-    assert len(r.of_type(COMMAND)) == 4 * 2 + 12  # two nodes: every step, as in the graph test above
+    assert len(r.of_type(COMMAND)) == 5 * 2 + 12  # two nodes: every step, as in the graph test above
 
 
 def test_everywhere_placement_and_fencing_evaluate() -> None:

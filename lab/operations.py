@@ -253,12 +253,29 @@ def measure_outage(
     return outage, samples, at
 
 
+def cluster_report(ctx: LabContext) -> str:
+    """What the live nodes say about the cluster: status with fail counts, quorum, the controller's last words."""
+    parts = []
+    for node in alive_nodes(ctx):
+        for command in (
+            "crm_mon -1 -f -r",
+            "corosync-quorumtool -s",
+            "journalctl -b -n 60 --no-pager -o short-precise -u pacemaker -u corosync",
+        ):
+            ok, out = ctx.on(node, command, timeout=20)
+            parts.append(f"--- {node}: {command}{'' if ok else ' (failed)'}\n{out.strip()}")
+    return "\n".join(parts)
+
+
 def failover(ctx: LabContext, timeout: float = 90) -> FailoverResult:
     """Hard-kill the VIP's node while probing the VIP; the outage, timed by probe completion."""
     home = vip_node(ctx)
     if home is None:
         raise RuntimeError("no node holds the VIP: is the lab up?")
-    outage, _, _ = measure_outage(ctx, lambda: ctx.lab.containers.kill(home), timeout=timeout)
+    try:
+        outage, _, _ = measure_outage(ctx, lambda: ctx.lab.containers.kill(home), timeout=timeout)
+    except TimeoutError as e:
+        raise TimeoutError(f"{e}\n{cluster_report(ctx)}") from e
     ctx.lab.log(f"failover: killed {home} (SIGKILL of its init)")
     now = vip_node(ctx)
     ctx.lab.log(f"failover: VIP served again from {now} after an outage of {outage.seconds:.2f} s")

@@ -439,6 +439,20 @@ def build_plan(s: Settings) -> Plan:
             replace_on=(ident,),
         )
     )
+    # Start at boot: before any resource exists. pcs enables the units with systemctl, which reloads systemd on every
+    # node; run beside Pacemaker starting a systemd resource, a reload can fail that start (CI once saw HAProxy's
+    # first start fail as `pcs cluster enable --all` ran, leaving it banned from that node).
+    steps.append(
+        Step(
+            "cluster-enable",
+            first,
+            StepKind.CLUSTER,
+            f"{q(pcs.cluster_enable_all())}\n",
+            f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_disable_all())}; fi\n",
+            depends_on=("cluster-start",),
+            replace_on=(ident,),
+        )
+    )
     for n in nodes:
         steps.append(
             Step(
@@ -477,7 +491,7 @@ def build_plan(s: Settings) -> Plan:
                 ensure_primitive(p)
                 + ensure_constraint("rsc_location", loc, pcs.location_add(cid, dev.name, dev.node, "-INFINITY")),
                 remove_constraint(cid) + remove_primitive(p),
-                depends_on=("cluster-start",),
+                depends_on=("cluster-enable",),
                 replace_on=(ident,),
             )
         )
@@ -495,7 +509,7 @@ def build_plan(s: Settings) -> Plan:
             StepKind.CIB,
             q(pcs.property_set(props)) + "\n",
             q(pcs.property_set({k: "" for k in props})) + "\n",
-            depends_on=("cluster-start", *fence_ids),
+            depends_on=("cluster-enable", *fence_ids),
             replace_on=(ident,),
         )
     )
@@ -506,7 +520,7 @@ def build_plan(s: Settings) -> Plan:
             StepKind.CIB,
             q(pcs.resource_defaults_update({"resource-stickiness": str(s.cluster.stickiness)})) + "\n",
             q(pcs.resource_defaults_update({"resource-stickiness": ""})) + "\n",
-            depends_on=("cluster-start",),
+            depends_on=("cluster-enable",),
             replace_on=(ident,),
         )
     )
@@ -576,19 +590,6 @@ def build_plan(s: Settings) -> Plan:
             f"  {q(pcs.resource_disable(hap.top_id))}\nfi\n",
             depends_on=tuple(constraint_ids),
             replace_on=(ident, s.placement),
-        )
-    )
-    # Start at boot: last, once the VIP serves (it reloads systemd on every node: seconds the VIP need not wait for,
-    # and on two cores, seconds the resource steps would lose beside it).
-    steps.append(
-        Step(
-            "cluster-enable",
-            first,
-            StepKind.CLUSTER,
-            f"{q(pcs.cluster_enable_all())}\n",
-            f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_disable_all())}; fi\n",
-            depends_on=("haproxy-enable",),
-            replace_on=(ident,),
         )
     )
     return Plan(tuple(steps))

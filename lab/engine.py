@@ -32,7 +32,7 @@ import pulumi
 import yaml
 from pulumi.runtime import mocks as pmocks
 
-from verify.runner import Runner, run
+from verify.runner import Completed, Runner, run
 
 from .nodes import Containers, NodeSeed, netns_for
 from .program import OutputsMonitor, evaluate, unwrap
@@ -65,6 +65,11 @@ class LabState:
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _failure(what: str, done: Completed) -> str:
+    """A failed remote command, as pulumi-command reports it: its output (the end of stderr), never its stdin."""
+    return f"{what} exited {done.returncode}:\n{done.stderr.strip()[-3000:]}"
 
 
 def _password(length: int) -> str:
@@ -183,8 +188,7 @@ class LabMocks(pulumi.runtime.Mocks):
         took = time.monotonic() - started
         if not done.ok:
             self.lab.log(f"  FAIL {took:5.1f}s  {name} ({conn.host})")
-            # Like pulumi-command: the error carries the output, never the stdin.
-            message = f"{name} on {conn.host} exited {done.returncode}:\n{done.stderr.strip()[-3000:]}"
+            message = _failure(f"{name} on {conn.host}", done)
             node = self.node_at.get(conn.host)
             if done.returncode == 255 and node:
                 # SSH never got in: what the node's console says is what tells why.
@@ -246,7 +250,7 @@ class Lab:
                 done = self.ssh.exec(self.connection(delete["connection"]), delete["command"], timeout=600)
                 self.log(f"  {'ok  ' if done.ok else 'FAIL'} {time.monotonic() - started:5.1f}s  delete {name}")
                 if not done.ok:
-                    return RuntimeError(f"delete {name} exited {done.returncode}:\n{done.stderr.strip()[-3000:]}")
+                    return RuntimeError(_failure(f"delete {name}", done))
             del self.state.resources[key]
             self.state.save()
         for node in nodes:

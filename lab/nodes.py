@@ -20,11 +20,11 @@ from verify.runner import Runner, run
 from . import cgroups
 
 BRIDGE = "br0"
+CAPABILITIES = "CAP_NET_ADMIN,CAP_NET_RAW,CAP_SYS_NICE,CAP_IPC_LOCK"
 
 # The nspawns this process started, by pid, to reap: shared by every `Containers` of the process (a lab's `up` with a
 # bigger stack starts a node that the next `up`, with the smaller one, stops).
 _children: dict[int, subprocess.Popen[bytes]] = {}
-CAPABILITIES = "CAP_NET_ADMIN,CAP_NET_RAW,CAP_SYS_NICE,CAP_IPC_LOCK"
 
 
 def netns_for(state_dir: Path) -> str:

@@ -90,7 +90,7 @@ def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) ->
     assert ops.resource_nodes(lab)["vip"] == {result.serving_from}, "stickiness: the VIP stays where it moved"
 
     if len(names) == 2:
-        scale_up_and_down(lab, tmp_path, ops.stats_url(lab))
+        scale_up_and_down(lab, tmp_path)
 
 
 def quorum_flags(lab: ops.LabContext, node: str) -> str:
@@ -99,8 +99,9 @@ def quorum_flags(lab: ops.LabContext, node: str) -> str:
     return next(line for line in out.splitlines() if line.startswith("Flags:"))
 
 
-def scale_up_and_down(lab: ops.LabContext, tmp_path: Path, stats: str) -> None:
+def scale_up_and_down(lab: ops.LabContext, tmp_path: Path) -> None:
     """A node added to the stack joins the running cluster, and leaves it when taken out again; the VIP stays put."""
+    stats = ops.stats_url(lab)
     before = set(ops.node_states(lab))
     (home,) = ops.resource_nodes(lab)["vip"]
     assert "2Node" in quorum_flags(lab, home)

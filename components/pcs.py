@@ -69,11 +69,12 @@ def host_deauth(names: Sequence[str]) -> list[str]:
 def cluster_setup(
     name: str, nodes: Sequence[tuple[str, str]], token_ms: int, corosync_conf: str | None = None
 ) -> list[str]:
-    """`pcs cluster setup NAME n1 addr=A ... transport knet totem token=MS`; knet keeps pcs's default crypto."""
+    """`pcs cluster setup NAME n1 addr=A ... transport knet totem token=MS token_coefficient=0`; knet keeps pcs's
+    default crypto. token_coefficient 0 keeps the token as given at every cluster size."""
     argv = [PCS, "cluster", "setup", name]
     for node, addr in nodes:
         argv += [node, f"addr={addr}"]
-    argv += ["transport", "knet", "totem", f"token={token_ms}"]
+    argv += ["transport", "knet", "totem", f"token={token_ms}", "token_coefficient=0"]
     if corosync_conf is not None:
         argv += ["--corosync_conf", corosync_conf]
     return argv
@@ -113,8 +114,10 @@ def cluster_destroy_all() -> list[str]:
 
 
 def totem_update(token_ms: int | None) -> list[str]:
-    """`pcs cluster config update totem token=MS` (empty value: back to corosync's default)."""
-    return [PCS, "cluster", "config", "update", "totem", f"token={'' if token_ms is None else token_ms}"]
+    """`pcs cluster config update totem token=MS token_coefficient=0` (None: both back to corosync's defaults)."""
+    if token_ms is None:
+        return [PCS, "cluster", "config", "update", "totem", "token=", "token_coefficient="]
+    return [PCS, "cluster", "config", "update", "totem", f"token={token_ms}", "token_coefficient=0"]
 
 
 def corosync_reload() -> list[str]:

@@ -90,8 +90,29 @@ def q(argv: Sequence[str]) -> str:
     return shlex.join(argv)
 
 
+# Where the cluster steps queue: pcs edits the CIB and corosync.conf by reading, changing and replacing them whole,
+# so two steps at once (Pulumi runs steps with shared dependencies concurrently) lose one's change while both exit 0.
+CLUSTER_LOCK = "/run/lock/ha-lb-cluster.lock"
+CLUSTER_LOCK_WAIT_S = 1800
+
+
+def _lock_prelude() -> str:
+    # flock holds until the script exits (fd 9 stays open), whatever it exits with; a killed holder frees it.
+    return (
+        f'exec 9>>"${{HA_LB_CLUSTER_LOCK:-{CLUSTER_LOCK}}}"\n'
+        f"if ! flock -w {CLUSTER_LOCK_WAIT_S} 9; then\n"
+        '  echo "ha-lb: step $ha_lb_step on node $ha_lb_node: another cluster step held the lock for '
+        f'{CLUSTER_LOCK_WAIT_S} s" >&2; exit 1\n'
+        "fi\n"
+    )
+
+
+_LOCKED_KINDS = frozenset({StepKind.AUTH, StepKind.CLUSTER, StepKind.CIB})
+
+
 def render_script(step: Step, body: str | None = None) -> str:
-    """The full bash script of a step: strict mode, an error line naming step, node and command, then the body."""
+    """The full bash script of a step: strict mode, an error line naming step, node and command, the cluster lock
+    for steps that change cluster-wide files, then the body."""
     text = step.create if body is None else body
     prelude = (
         "set -euo pipefail\n"
@@ -99,6 +120,8 @@ def render_script(step: Step, body: str | None = None) -> str:
         "trap 'echo \"ha-lb: step $ha_lb_step on node $ha_lb_node failed (exit $?) at: $BASH_COMMAND\" >&2' ERR\n"
         'cib_has() { cibadmin --query --xpath "$1" >/dev/null 2>&1; }\n'
     )
+    if step.kind in _LOCKED_KINDS:
+        prelude += _lock_prelude()
     return prelude + text
 
 
@@ -227,9 +250,25 @@ def _wait_script() -> str:
     )
 
 
+def _read_one_secret() -> str:
+    """Exactly one value from stdin into $secret: a second line would reach chpasswd as another account's entry."""
+    refuse = 'echo "ha-lb: $ha_lb_step: refused: {}" >&2; exit 1'
+    return (
+        f'IFS= read -r secret || [ -n "$secret" ] || {{ {refuse.format("no secret on stdin")}; }}\n'
+        f'if [ -n "$(cat)" ]; then {refuse.format("more than one line on stdin")}; fi\n'
+        'case "$secret" in\n'
+        f"  '' | *[[:cntrl:]]*) {refuse.format('the secret is empty or holds control characters')} ;;\n"
+        "esac\n"
+    )
+
+
 def _password_script() -> str:
     # printf is a bash builtin: the password goes from stdin to chpasswd without touching any argv.
-    return "{ printf 'hacluster:'; cat; printf '\\n'; } | chpasswd\n"
+    return _read_one_secret() + "printf 'hacluster:%s\\n' \"$secret\" | chpasswd\n"
+
+
+def _host_auth_script(members: list[tuple[str, str]]) -> str:
+    return _read_one_secret() + f"printf '%s\\n' \"$secret\" | {q(pcs.host_auth(members))}\n"
 
 
 def _haproxy_config_script(everywhere: bool) -> str:
@@ -337,74 +376,83 @@ def _cib_seed_delete() -> str:
 
 
 def _totem_script(token_ms: int) -> str:
+    # token_coefficient 0: the token is what the profile says at any size (corosync adds 650 ms per node past two).
     return (
         "have=$(corosync-cmapctl -g totem.token 2>/dev/null | sed 's/.*= //') || have=\n"
-        f'if [ "$have" != {token_ms} ]; then\n'
+        "coef=$(corosync-cmapctl -g totem.token_coefficient 2>/dev/null | sed 's/.*= //') || coef=\n"
+        f'if [ "$have" != {token_ms} ] || [ "$coef" != 0 ]; then\n'
         f"  {q(pcs.totem_update(token_ms))}\n"
         f"  {q(pcs.corosync_reload())}\n"
         "fi\n"
     )
 
 
-def build_plan(s: Settings) -> Plan:
-    """Every step of the HA stack for these settings, in an order that satisfies their dependencies."""
-    nodes = s.node_list
-    first = s.first_node.name
-    members = [(n.name, str(n.address)) for n in nodes]
-    ident = cluster_identity(s)
+@dataclass(frozen=True)
+class Expectation:
+    """Something the live CIB must (or must not) hold once the plan is applied: the no-drift check."""
+
+    what: str
+    xpath: str
+    present: bool = True
+
+
+def _node_steps(s: Settings) -> list[Step]:
+    """Per node: cloud-init done and pcsd up, the hacluster password, haproxy.cfg."""
     everywhere = s.placement == "everywhere"
     steps: list[Step] = []
-
-    for n in nodes:
+    for n in s.node_list:
         node_key = fingerprint(n.name, str(n.address), n.mac)
-        steps.append(
-            Step(f"wait-{n.name}", n.name, StepKind.WAIT, _wait_script(), None, replace_on=(node_key,), owner="node")
-        )
-        steps.append(
+        wait = f"wait-{n.name}"
+        steps += [
+            Step(wait, n.name, StepKind.WAIT, _wait_script(), None, replace_on=(node_key,), owner="node"),
             Step(
                 f"hacluster-password-{n.name}",
                 n.name,
                 StepKind.NODE,
                 _password_script(),
                 "usermod -p '!' hacluster\n",
-                depends_on=(f"wait-{n.name}",),
+                depends_on=(wait,),
                 stdin=Stdin.HACLUSTER_PASSWORD,
                 replace_on=(node_key,),
                 owner="node",
-            )
-        )
-        steps.append(
+            ),
             Step(
                 f"haproxy-config-{n.name}",
                 n.name,
                 StepKind.NODE,
                 _haproxy_config_script(everywhere),
                 _haproxy_config_delete(),
-                depends_on=(f"wait-{n.name}",),
+                depends_on=(wait,),
                 stdin=Stdin.HAPROXY_CFG,
                 replace_on=(node_key,),
                 owner="node",
-            )
-        )
+            ),
+        ]
+    return steps
 
+
+def _formation_steps(s: Settings) -> list[Step]:
+    """The cluster itself: pcsd authentication, corosync.conf, a seeded first CIB, started and enabled at boot."""
+    nodes = s.node_list
+    first = s.first_node.name
+    members = [(n.name, str(n.address)) for n in nodes]
+    ident = cluster_identity(s)
     deauth = "".join(
         f"if grep -qF {shlex.quote(json.dumps(name))} /var/lib/pcsd/known-hosts 2>/dev/null; then "
         f"{q(pcs.host_deauth([name]))}; fi\n"
         for name, _ in members
     )
-    steps.append(
+    steps = [
         Step(
             "host-auth",
             first,
             StepKind.AUTH,
-            q(pcs.host_auth(members)) + "\n",
+            _host_auth_script(members),
             deauth,
             depends_on=tuple(f"{p}-{n.name}" for n in nodes for p in ("wait", "hacluster-password")),
             stdin=Stdin.HACLUSTER_PASSWORD,
             replace_on=(ident,),
-        )
-    )
-    steps.append(
+        ),
         Step(
             "cluster-setup",
             first,
@@ -413,21 +461,21 @@ def build_plan(s: Settings) -> Plan:
             f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_destroy_all())}; fi\n",
             depends_on=("host-auth",),
             replace_on=(ident,),
+        ),
+    ]
+    steps += [
+        Step(
+            f"cib-seed-{n.name}",
+            n.name,
+            StepKind.NODE,
+            _cib_seed_script(s.cluster.dc_deadtime),
+            _cib_seed_delete(),
+            depends_on=("cluster-setup",),  # setup clears the nodes' cluster files
+            replace_on=(ident,),
+            owner="node",
         )
-    )
-    for n in nodes:
-        steps.append(
-            Step(
-                f"cib-seed-{n.name}",
-                n.name,
-                StepKind.NODE,
-                _cib_seed_script(s.cluster.dc_deadtime),
-                _cib_seed_delete(),
-                depends_on=("cluster-setup",),  # setup clears the nodes' cluster files
-                replace_on=(ident,),
-                owner="node",
-            )
-        )
+        for n in nodes
+    ]
     steps.append(
         Step(
             "cluster-start",
@@ -453,18 +501,25 @@ def build_plan(s: Settings) -> Plan:
             replace_on=(ident,),
         )
     )
-    for n in nodes:
-        steps.append(
-            Step(
-                f"member-{n.name}",
-                first,
-                StepKind.CLUSTER,
-                _member_script(n.name, str(n.address)),
-                _member_delete(n.name),
-                depends_on=("cluster-start", f"haproxy-config-{n.name}"),  # HAProxy may start there once it joins
-                replace_on=(ident, fingerprint(n.name, str(n.address))),
-            )
+    return steps
+
+
+def _membership_steps(s: Settings) -> list[Step]:
+    """Nodes joining and leaving the running cluster, and the totem timing it runs with."""
+    first = s.first_node.name
+    ident = cluster_identity(s)
+    steps = [
+        Step(
+            f"member-{n.name}",
+            first,
+            StepKind.CLUSTER,
+            _member_script(n.name, str(n.address)),
+            _member_delete(n.name),
+            depends_on=("cluster-start", f"haproxy-config-{n.name}"),  # HAProxy may start there once it joins
+            replace_on=(ident, fingerprint(n.name, str(n.address))),
         )
+        for n in s.node_list
+    ]
     steps.append(
         Step(
             "cluster-totem",
@@ -476,85 +531,116 @@ def build_plan(s: Settings) -> Plan:
             replace_on=(ident,),
         )
     )
+    return steps
 
-    fence_ids = []
+
+def _fence_location(dev_name: str, node: str) -> dict[str, str]:
+    return {"id": f"location-{dev_name}-avoids-{node}", "rsc": dev_name, "node": node, "score": "-INFINITY"}
+
+
+def _fencing_steps(s: Settings) -> list[Step]:
+    """A device per fenced node, never running on the node it fences: that node cannot be trusted to fence itself."""
+    steps = []
     for dev in s.cluster.fencing:
         p = fence_primitive(dev.name, dev.agent, dev.node, dev.params)
-        cid = f"location-{dev.name}-avoids-{dev.node}"
-        loc = {"id": cid, "rsc": dev.name, "node": dev.node, "score": "-INFINITY"}
+        loc = _fence_location(dev.name, dev.node)
         steps.append(
             Step(
                 f"fence-{dev.name}",
-                first,
+                s.first_node.name,
                 StepKind.CIB,
-                # A device never runs on the node it fences: that node cannot be trusted to fence itself.
                 ensure_primitive(p)
-                + ensure_constraint("rsc_location", loc, pcs.location_add(cid, dev.name, dev.node, "-INFINITY")),
-                remove_constraint(cid) + remove_primitive(p),
+                + ensure_constraint("rsc_location", loc, pcs.location_add(loc["id"], dev.name, dev.node, "-INFINITY")),
+                remove_constraint(loc["id"]) + remove_primitive(p),
                 depends_on=("cluster-enable",),
-                replace_on=(ident,),
+                replace_on=(cluster_identity(s),),
             )
         )
-        fence_ids.append(f"fence-{dev.name}")
+    return steps
 
-    props = {
+
+def cluster_properties(s: Settings) -> dict[str, str]:
+    return {
         "stonith-enabled": str(s.stonith_enabled).lower(),
         "no-quorum-policy": s.cluster.no_quorum_policy,
         "dc-deadtime": s.cluster.dc_deadtime,
     }
-    steps.append(
+
+
+def resource_defaults(s: Settings) -> dict[str, str]:
+    return {"resource-stickiness": str(s.cluster.stickiness)}
+
+
+def _property_steps(s: Settings, fence_ids: Sequence[str]) -> list[Step]:
+    first = s.first_node.name
+    ident = cluster_identity(s)
+    props, defaults = cluster_properties(s), resource_defaults(s)
+    return [
         Step(
             "cluster-properties",
             first,
             StepKind.CIB,
             q(pcs.property_set(props)) + "\n",
-            q(pcs.property_set({k: "" for k in props})) + "\n",
+            q(pcs.property_set(dict.fromkeys(props, ""))) + "\n",
             depends_on=("cluster-enable", *fence_ids),
             replace_on=(ident,),
-        )
-    )
-    steps.append(
+        ),
         Step(
             "resource-defaults",
             first,
             StepKind.CIB,
-            q(pcs.resource_defaults_update({"resource-stickiness": str(s.cluster.stickiness)})) + "\n",
-            q(pcs.resource_defaults_update({"resource-stickiness": ""})) + "\n",
+            q(pcs.resource_defaults_update(defaults)) + "\n",
+            q(pcs.resource_defaults_update(dict.fromkeys(defaults, ""))) + "\n",
             depends_on=("cluster-enable",),
             replace_on=(ident,),
-        )
-    )
+        ),
+    ]
 
-    vip = vip_primitive(s)
-    steps.append(
+
+def _resource_steps(s: Settings) -> list[Step]:
+    """The VIP, and HAProxy created stopped: started before its constraints, it could start away from the VIP, fail
+    to bind and reach fail-count INFINITY there."""
+    first = s.first_node.name
+    ident = cluster_identity(s)
+    vip, hap = vip_primitive(s), haproxy_primitive(s)
+    after_properties = ("cluster-properties", "resource-defaults")
+    return [
         Step(
             "vip",
             first,
             StepKind.CIB,
             ensure_primitive(vip),
             remove_primitive(vip),
-            depends_on=("cluster-properties", "resource-defaults"),
+            depends_on=after_properties,
             replace_on=(ident,),
             owner="vip",
-        )
-    )
-    hap = haproxy_primitive(s)
-    steps.append(
+        ),
         Step(
             "haproxy-resource",
             first,
             StepKind.CIB,
-            # Created stopped: started before its constraints, it could start away from the VIP, fail to bind
-            # and reach fail-count INFINITY there.
             ensure_primitive(hap, disabled=True),
             remove_primitive(hap),
-            depends_on=("cluster-properties", "resource-defaults", *(f"haproxy-config-{n.name}" for n in nodes)),
+            depends_on=(*after_properties, *(f"haproxy-config-{n.name}" for n in s.node_list)),
             replace_on=(ident, s.placement),
-        )
-    )
+        ),
+    ]
 
-    constraint_ids = []
-    if everywhere:
+
+@dataclass(frozen=True)
+class Constraint:
+    element: str
+    """CIB element: rsc_colocation, rsc_order."""
+    attrs: dict[str, str]
+    """Its attributes as the CIB holds them (the id among them)."""
+    add: list[str]
+    """The pcs argv that adds it."""
+
+
+def constraints(s: Settings) -> list[Constraint]:
+    """How the VIP and HAProxy are tied together, for the placement."""
+    hap = haproxy_primitive(s)
+    if s.placement == "everywhere":
         # The VIP goes where an HAProxy instance runs; HAProxy is already up on the survivors when the VIP moves.
         col = {"id": "colocation-vip-with-haproxy-clone", "rsc": VIP_ID, "with-rsc": hap.top_id, "score": "INFINITY"}
         # Optional: order the first start only; a restart of one instance must not restart the VIP.
@@ -562,24 +648,33 @@ def build_plan(s: Settings) -> Plan:
     else:
         col = {"id": "colocation-haproxy-with-vip", "rsc": HAPROXY_ID, "with-rsc": VIP_ID, "score": "INFINITY"}
         order = {"id": "order-vip-then-haproxy", "first": VIP_ID, "then": HAPROXY_ID, "kind": "Mandatory"}
-    order_attrs = {**order, "first-action": "start", "then-action": "start"}
-    for element, attrs, argv in (
-        ("rsc_colocation", col, pcs.colocation_add(col["id"], col["rsc"], col["with-rsc"], col["score"])),
-        ("rsc_order", order_attrs, pcs.order_add(order["id"], order["first"], order["then"], order["kind"])),
-    ):
-        steps.append(
-            Step(
-                attrs["id"],
-                first,
-                StepKind.CIB,
-                ensure_constraint(element, attrs, argv),
-                remove_constraint(attrs["id"]),
-                depends_on=("vip", "haproxy-resource"),
-                replace_on=(ident,),
-            )
-        )
-        constraint_ids.append(attrs["id"])
+    return [
+        Constraint("rsc_colocation", col, pcs.colocation_add(col["id"], col["rsc"], col["with-rsc"], col["score"])),
+        Constraint(
+            "rsc_order",
+            {**order, "first-action": "start", "then-action": "start"},
+            pcs.order_add(order["id"], order["first"], order["then"], order["kind"]),
+        ),
+    ]
 
+
+def _constraint_steps(s: Settings) -> list[Step]:
+    """The constraints, then HAProxy enabled: only now can it start, and only where they allow."""
+    first = s.first_node.name
+    ident = cluster_identity(s)
+    hap = haproxy_primitive(s)
+    steps = [
+        Step(
+            c.attrs["id"],
+            first,
+            StepKind.CIB,
+            ensure_constraint(c.element, c.attrs, c.add),
+            remove_constraint(c.attrs["id"]),
+            depends_on=("vip", "haproxy-resource"),
+            replace_on=(ident,),
+        )
+        for c in constraints(s)
+    ]
     steps.append(
         Step(
             "haproxy-enable",
@@ -588,8 +683,60 @@ def build_plan(s: Settings) -> Plan:
             q(pcs.resource_enable(hap.top_id)) + "\n",
             f"if {q(pcs.resource_config(hap.top_id))} >/dev/null 2>&1; then\n"
             f"  {q(pcs.resource_disable(hap.top_id))}\nfi\n",
-            depends_on=tuple(constraint_ids),
+            depends_on=tuple(c.attrs["id"] for c in constraints(s)),
             replace_on=(ident, s.placement),
         )
     )
-    return Plan(tuple(steps))
+    return steps
+
+
+def build_plan(s: Settings) -> Plan:
+    """Every step of the HA stack for these settings, in an order that satisfies their dependencies: node steps,
+    cluster formation, membership, fencing, properties, resources, constraints."""
+    fencing = _fencing_steps(s)
+    return Plan(
+        (
+            *_node_steps(s),
+            *_formation_steps(s),
+            *_membership_steps(s),
+            *fencing,
+            *_property_steps(s, [f.id for f in fencing]),
+            *_resource_steps(s),
+            *_constraint_steps(s),
+        )
+    )
+
+
+def _spec_xpath(p: Primitive) -> str:
+    spec = fingerprint(pcs.primitive_create(p))
+    return _xpath_attrs(f"primitive[@id='{p.id}']/meta_attributes/nvpair", {"name": pcs.SPEC_META, "value": spec})
+
+
+def cib_expectations(s: Settings) -> list[Expectation]:
+    """What the CIB holds once the plan is applied: every resource at its current definition, every constraint,
+    property and default, HAProxy enabled. A live CIB missing one has drifted (a lost concurrent write, a hand edit)."""
+    hap = haproxy_primitive(s)
+    fences = [fence_primitive(d.name, d.agent, d.node, d.params) for d in s.cluster.fencing]
+    out = [Expectation(f"resource {p.id} (as defined)", _spec_xpath(p)) for p in (*fences, vip_primitive(s), hap)]
+    if hap.clone:
+        out.append(Expectation(f"clone {hap.top_id}", f"//clone[@id='{hap.top_id}']/primitive[@id='{hap.id}']"))
+    for d in s.cluster.fencing:
+        loc = _fence_location(d.name, d.node)
+        out.append(Expectation(f"constraint {loc['id']}", _xpath_attrs("rsc_location", loc)))
+    out += [Expectation(f"constraint {c.attrs['id']}", _xpath_attrs(c.element, c.attrs)) for c in constraints(s)]
+    out += [
+        Expectation(f"property {k}={v}", f"//crm_config//nvpair[@name='{k}'][@value='{v}']")
+        for k, v in cluster_properties(s).items()
+    ]
+    out += [
+        Expectation(f"resource default {k}={v}", f"//rsc_defaults//nvpair[@name='{k}'][@value='{v}']")
+        for k, v in resource_defaults(s).items()
+    ]
+    out.append(
+        Expectation(
+            f"{hap.top_id} enabled",
+            f"//*[@id='{hap.top_id}']/meta_attributes/nvpair[@name='target-role'][@value='Stopped']",
+            present=False,
+        )
+    )
+    return out

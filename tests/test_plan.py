@@ -6,7 +6,16 @@ from typing import Any
 
 import pytest
 
-from components.plan import COROSYNC_CONF, Plan, Stdin, StepKind, build_plan, remote_command, render_script
+from components.plan import (
+    COROSYNC_CONF,
+    Plan,
+    Stdin,
+    StepKind,
+    _lock_prelude,
+    build_plan,
+    remote_command,
+    render_script,
+)
 from components.settings import load_settings
 
 
@@ -115,7 +124,10 @@ def test_fresh_cib_is_seeded_with_dc_deadtime_only_where_pacemaker_never_ran() -
 
 def test_cluster_setup_uses_knet_token_and_addresses() -> None:
     create = plan_for(token_ms=1000).get("cluster-setup").create
-    assert "pcs cluster setup ha-lb lb1 addr=10.0.0.11 lb2 addr=10.0.0.12 transport knet totem token=1000" in create
+    assert (
+        "pcs cluster setup ha-lb lb1 addr=10.0.0.11 lb2 addr=10.0.0.12 transport knet totem token=1000 "
+        "token_coefficient=0" in create
+    )
     assert "--name" not in create and "pcs cluster auth" not in create
 
 
@@ -162,7 +174,8 @@ def run_member_script(tmp_path: Path, script: str, members: list[str]) -> list[s
     fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
     fake.chmod(0o755)
     script = script.replace(COROSYNC_CONF, str(conf)).replace("/usr/sbin/pcs", str(fake))
-    subprocess.run(["bash", "-c", script], check=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "HA_LB_CLUSTER_LOCK": str(tmp_path / "lock")}
+    subprocess.run(["bash", "-c", script], check=True, env=env)
     return calls.read_text().splitlines() if calls.exists() else []
 
 
@@ -190,3 +203,77 @@ def test_member_delete_takes_a_node_out_only_while_the_cluster_stays(
     calls = run_member_script(tmp_path, render_script(step, step.delete), members)
     node = step_id.removeprefix("member-")
     assert calls == ([f"cluster node remove {node} --skip-offline"] if removes else [])
+
+
+def run_secret_step(tmp_path: Path, step_id: str, stdin: str) -> tuple[int, str, list[str]]:
+    """A step that reads a secret on stdin, with chpasswd and pcs replaced by recorders: (exit code, stderr, what
+    each recorder read on its stdin)."""
+    seen = tmp_path / "seen"
+    seen.write_text("")
+    for tool in ("chpasswd", "pcs"):
+        fake = tmp_path / tool
+        fake.write_text(f'#!/bin/sh\n{{ printf "{tool}:"; cat; printf "|"; }} >> {seen}\n')
+        fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "HA_LB_CLUSTER_LOCK": str(tmp_path / "lock")}
+    done = subprocess.run(
+        ["bash", "-c", render_script(plan_for().get(step_id))], input=stdin, capture_output=True, text=True, env=env
+    )
+    return done.returncode, done.stderr, [x for x in seen.read_text().split("|") if x]
+
+
+@pytest.mark.parametrize("step_id", ["hacluster-password-lb1", "host-auth"])
+def test_a_secret_step_passes_exactly_one_value(tmp_path: Path, step_id: str) -> None:
+    tool = "chpasswd" if step_id.startswith("hacluster") else "pcs"
+    expected = "chpasswd:hacluster:S3cret-pw\n" if tool == "chpasswd" else "pcs:S3cret-pw\n"
+    for given in ("S3cret-pw", "S3cret-pw\n"):
+        rc, _, seen = run_secret_step(tmp_path, step_id, given)
+        assert (rc, seen) == (0, [expected])
+
+
+@pytest.mark.parametrize("step_id", ["hacluster-password-lb1", "host-auth"])
+@pytest.mark.parametrize(
+    "given",
+    ["pw\nroot:owned", "pw\n\nroot:owned\n", "", "\n", "pw\rroot", "tab\there", "nul\x01x"],
+    ids=["second-line", "blank-then-line", "empty", "newline-only", "cr", "tab", "control"],
+)
+def test_a_secret_step_refuses_anything_but_one_clean_line(tmp_path: Path, step_id: str, given: str) -> None:
+    rc, err, seen = run_secret_step(tmp_path, step_id, given)
+    assert rc != 0 and seen == [], "nothing reaches chpasswd or pcs"
+    assert "refused" in err and "root" not in err and "owned" not in err
+
+
+def test_cluster_wide_steps_take_the_cluster_lock_and_node_steps_do_not() -> None:
+    plan = plan_for(fencing=[{"name": "f1", "agent": "fence_xvm", "node": "lb1"}])
+    for step in plan.steps:
+        locked = "flock -w" in render_script(step)
+        assert locked == (step.kind in (StepKind.AUTH, StepKind.CLUSTER, StepKind.CIB)), step.id
+        if step.delete:
+            assert ("flock -w" in render_script(step, step.delete)) == locked, step.id
+
+
+READ_MODIFY_WRITE_PCS = """#!/bin/bash
+# pcs as it edits a CIB: read the whole file, change it, replace it whole (slowly: the race window is wide).
+old=$(cat "$CIB"); sleep 0.3; printf '%s\\n%s' "$old" "$*" > "$CIB"
+"""
+
+
+@pytest.mark.parametrize("locked", [True, False], ids=["with-lock", "without-lock"])
+def test_concurrent_cib_steps_lose_nothing_under_the_lock(tmp_path: Path, locked: bool) -> None:
+    """The two constraint steps share their dependencies, so Pulumi runs them at once: under the lock both edits
+    land; without it (the same bodies, no prelude) a read-modify-write pcs loses one, which the test must see too."""
+    plan = plan_for(nodes=3)
+    steps = [plan.get("colocation-haproxy-with-vip"), plan.get("order-vip-then-haproxy"), plan.get("resource-defaults")]
+    cib = tmp_path / "cib"
+    cib.write_text("")
+    fake = tmp_path / "pcs"
+    fake.write_text(READ_MODIFY_WRITE_PCS)
+    fake.chmod(0o755)
+    cibadmin = tmp_path / "cibadmin"
+    cibadmin.write_text("#!/bin/sh\nexit 1\n")  # nothing exists yet: every step adds its part
+    cibadmin.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "HA_LB_CLUSTER_LOCK": str(tmp_path / "lock"), "CIB": str(cib)}
+    scripts = [render_script(s) if locked else render_script(s).replace(_lock_prelude(), "") for s in steps]
+    procs = [subprocess.Popen(["bash", "-c", script], env=env) for script in scripts]
+    assert [p.wait(30) for p in procs] == [0, 0, 0]
+    landed = [line for line in cib.read_text().splitlines() if line]
+    assert (len(landed) == len(steps)) == locked, landed

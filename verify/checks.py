@@ -11,7 +11,16 @@ from pathlib import Path
 
 import yaml
 
-from components.plan import COROSYNC_CONF, HAPROXY_ID, VIP_ID, Plan, StepKind, build_plan, render_script
+from components.plan import (
+    COROSYNC_CONF,
+    HAPROXY_ID,
+    VIP_ID,
+    Plan,
+    StepKind,
+    build_plan,
+    cib_expectations,
+    render_script,
+)
 from components.render import render_haproxy_cfg, render_meta_data, render_network_config, render_user_data
 from components.settings import Settings
 
@@ -102,6 +111,8 @@ def check_cib(report: Report, cib: OfflineCib, s: Settings, plan: Plan) -> Path 
         f"{len(runs)} CIB steps on {len(nodes)} nodes; live-only steps not run: {len(live_only)} "
         f"({', '.join(sorted({st.kind.value for st in plan.steps if st.kind is not StepKind.CIB}))})",
     )
+    drift = cib.drift(applied, cib_expectations(s))
+    report.add("cib", "holds what the plan declares", not drift, "; ".join(drift) if drift else "no drift")
     verify = cib.run(["crm_verify", "-x", str(applied)])
     report.add("cib", "crm_verify", verify.ok, verify.tail() if not verify.ok else "valid")
     missing = []
@@ -280,8 +291,11 @@ def check_corosync(report: Report, s: Settings, plan: Plan, runner: Runner, work
         problems.append(f"cluster_name {data.get('cluster_name')}")
     if data.get("transport") != "KNET":
         problems.append(f"transport {data.get('transport')}")
-    if data.get("totem_options", {}).get("token") != str(s.token_ms):
-        problems.append(f"token {data.get('totem_options', {}).get('token')}")
+    totem = data.get("totem_options", {})
+    if totem.get("token") != str(s.token_ms):
+        problems.append(f"token {totem.get('token')}")
+    if totem.get("token_coefficient") != "0":  # else corosync adds 650 ms per node past two
+        problems.append(f"token_coefficient {totem.get('token_coefficient')}")
     crypto = data.get("crypto_options", {})
     if not crypto.get("cipher") or crypto.get("cipher") == "none" or not crypto.get("hash"):
         problems.append(f"crypto {crypto}")
@@ -294,7 +308,7 @@ def check_corosync(report: Report, s: Settings, plan: Plan, runner: Runner, work
         "knet, token, crypto, node addresses, two_node only for 2 nodes",
         not problems,
         "; ".join(problems)
-        or f"token {s.token_ms}, {crypto.get('cipher')}/{crypto.get('hash')}, {len(got_nodes)} nodes",
+        or f"token {s.token_ms} at every size, {crypto.get('cipher')}/{crypto.get('hash')}, {len(got_nodes)} nodes",
     )
     key = work / "authkey"
     runner(["corosync-keygen", "-l", "-k", str(key)])

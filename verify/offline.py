@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.plan import Step, render_script
+from components.plan import Expectation, Step, render_script
 
 from .runner import Completed, Runner
 
@@ -60,6 +60,7 @@ class OfflineCib:
         env = dict(os.environ)
         env["PATH"] = f"{CIB_SHIM}:{env.get('PATH', '/usr/bin:/bin')}"
         env["CIB_file"] = str(cib)  # pcs (through the shim) and cibadmin both work on this file
+        env["HA_LB_CLUSTER_LOCK"] = str(self.workdir / "cluster.lock")  # not the host's: checks run side by side
         env["HA_LB_SYSTEMD_FORCE"] = "0" if Path("/run/systemd/system").is_dir() else "1"
         env.pop("HA_LB_PCS_SOCKET", None)
         if self.pcs_socket:
@@ -78,6 +79,15 @@ class OfflineCib:
             if not result.ok:
                 break
         return runs
+
+    def drift(self, cib: Path, expected: Iterable[Expectation]) -> list[str]:
+        """What `cib` lacks (or holds, where it must not) of what the plan declares."""
+        env = {**os.environ, "CIB_file": str(cib)}
+        return [
+            f"{e.what}: {'missing' if e.present else 'present'}"
+            for e in expected
+            if self.run(["cibadmin", "--query", "--xpath", e.xpath], env=env).ok != e.present
+        ]
 
     def forget_history(self, cib: Path, node: str) -> Completed:
         """A hard-killed node comes back rebooted: nothing runs there, so its old resource history goes.

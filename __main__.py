@@ -6,14 +6,13 @@ from components.settings import SettingsError, warnings_for
 from components.stack import build_stack
 from components.stack_config import load_stack_settings, secret_inputs
 
-config = pulumi.Config()
 try:
-    settings = load_stack_settings(config)
+    settings = load_stack_settings()
 except SettingsError as err:
     # A RunError shows the message alone: every bad key and its fix, before any resource exists.
     raise pulumi.RunError(str(err)) from None
 for warning in warnings_for(settings):
     pulumi.log.warn(warning)
 
-for key, value in build_stack(settings, secret_inputs(config)).items():
+for key, value in build_stack(settings, secret_inputs(pulumi.Config())).items():
     pulumi.export(key, value)

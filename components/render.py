@@ -6,12 +6,11 @@ no change.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import jinja2
 
-from .settings import Node, Settings
+from .settings import Node, Settings, stats_password_problem
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -26,9 +25,6 @@ BASE_PACKAGES = (
     "curl",
     "sudo",
 )
-
-# The stats password lands in `stats auth user:password`, an unquoted HAProxy word.
-_STATS_PASSWORD = re.compile(r"^[A-Za-z0-9._~!@%^*+=,;?-]{8,128}$")
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -85,12 +81,14 @@ def render_network_config(s: Settings, node: Node) -> str:
 
 
 def check_stats_password(password: str) -> None:
-    """Refuse a stats password HAProxy cannot take as one word, without ever showing it."""
-    if not _STATS_PASSWORD.match(password):
-        raise ValueError(
-            "ha-lb:statsPassword: must be 8-128 characters of letters, digits and ._~!@%^*+=,;?- "
-            "(no spaces, quotes, '#', '$' or backslashes): set another with `pulumi config set --secret`"
-        )
+    """Refuse a stats password HAProxy cannot take as one word, without ever showing it.
+
+    A second layer: a password set in config is checked at preview (`settings.check_secrets`); this one also sees
+    generated passwords and any caller that renders without the program.
+    """
+    problem = stats_password_problem(password)
+    if problem:
+        raise ValueError(f"ha-lb:statsPassword: {problem}")
 
 
 def render_haproxy_cfg(s: Settings, stats_password: str) -> str:

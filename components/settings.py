@@ -2,6 +2,11 @@
 
 Pure: no Pulumi import. `load_settings` takes the raw config values of the project's namespace and returns
 `Settings`, or raises `SettingsError` listing every problem at once, each naming its config key and the fix.
+`check_secrets` does the same for the secrets set in config, never showing their values.
+
+Every text rule is a full match (`re.fullmatch`): with `re.match` and `$`, a value with a trailing newline would
+pass and land in YAML, haproxy.cfg or a resource parameter. A refusal says in words what the key takes, never the
+regular expression.
 """
 
 from __future__ import annotations
@@ -9,14 +14,23 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    Strict,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 
 PROJECT = "ha-lb"
 
@@ -25,24 +39,143 @@ SETTINGS_KEYS = ("libvirt", "nodes", "network", "vip", "cluster", "ssh", "haprox
 # Secret keys: set with `pulumi config set --secret`; generated when absent.
 SECRET_KEYS = ("haclusterPassword", "statsPassword", "sshPrivateKey")
 
-_HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
-_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
-_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
-_SSH_PUBLIC_KEY = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( .*)?$")
-_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")  # Pacemaker ids and HAProxy proxy names
+# Regular expressions, each matched in full (never with `^...$`: see the module docstring).
+HOSTNAME = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+DOMAIN = rf"{HOSTNAME}(\.{HOSTNAME})*"
+NAME_PREFIX = r"[a-z0-9][a-z0-9-]{0,61}"
+IFNAME = r"[A-Za-z0-9_.-]{1,15}"
+MAC = r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}"
+SSH_PUBLIC_KEY = r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}( [ -~]*)?"
+IDENT = r"[A-Za-z][A-Za-z0-9_.-]*"  # Pacemaker ids and HAProxy proxy names
+LIBVIRT_NAME = r"[A-Za-z0-9_.+-]+"
+ONE_LINE = r"[^\x00-\x1f\x7f]+"  # no control character: no line break, tab or NUL
+USER_NAME = r"[a-z_][a-z0-9_-]{0,31}"
+PACKAGE_NAME = r"[a-z0-9][a-z0-9+.-]+"  # Debian policy 5.6.1
+AGENT_PARAM = r"[a-z][a-z0-9_-]*"
+# Pacemaker reads m and min as minutes; HAProxy knows us, ms, s, m, h and d, but not min.
+PACEMAKER_DURATION = r"[0-9]+(ms|s|m|min|h)?"
+PACEMAKER_NONZERO_DURATION = r"0*[1-9][0-9]*(ms|s|m|min|h)?"
+HAPROXY_NONZERO_DURATION = r"0*[1-9][0-9]*(us|ms|s|m|h|d)?"
+# libvirt URIs the provider (terraform-provider-libvirt 0.8.1) can open: a local socket, or a host over ssh, tcp or
+# tls, with no port (see `_libvirt_uri_hint`), the system or session daemon, and optional `?key=value` parameters.
+_URI_QUERY = r"(\?[A-Za-z0-9_]+=[A-Za-z0-9_./~%:@,+-]*(&[A-Za-z0-9_]+=[A-Za-z0-9_./~%:@,+-]*)*)?"
+LIBVIRT_URI = (
+    rf"(qemu(\+unix)?:///(system|session)|qemu(\+(ssh|tcp|tls))?://([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+/(system|session))"
+    rf"{_URI_QUERY}"
+)
+_LIBVIRT_URI_WITH_PORT = re.compile(r"qemu(\+[a-z0-9]+)?://([^/@]+@)?[A-Za-z0-9.-]+:[0-9]*/.*", re.DOTALL)
+# Secrets. The stats password lands in `stats auth user:password`, an unquoted HAProxy word.
+STATS_PASSWORD = r"[A-Za-z0-9._~!@%^*+=,;?-]{8,128}"
+HACLUSTER_PASSWORD = r"[ -~]{8,128}"  # printable ASCII: chpasswd and pcs read it as one line
+SSH_PRIVATE_KEY = (
+    r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----\n(?:[A-Za-z0-9+/=]{1,76}\n)+-----END \1PRIVATE KEY-----\n?"
+)
 
-# Pacemaker durations: a number with an optional unit (ms, s, m/min, h).
-Duration = Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m|min|h)?$")]
-Port = Annotated[int, Field(ge=1, le=65535)]
-Name = Annotated[str, Field(pattern=_HOSTNAME.pattern)]
-Ident = Annotated[str, Field(pattern=_ID.pattern)]
+
+def _shown(value: str) -> str:
+    """A refused (non-secret) value as the message shows it: quoted, escapes visible, cut when long."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:56] + "...'"
+
+
+@dataclass(frozen=True)
+class FullMatch:
+    """A text rule for a model field: the whole value must match `regex`, or it is refused with `expected` in words.
+
+    The JSON Schema carries the same rule as `pattern`, anchored for ECMAScript, where `$` ends the text.
+    """
+
+    regex: str
+    expected: str
+    """What the key takes, in words (the refusal reads "<value> is not <expected>")."""
+    hint: Callable[[str], str | None] | None = None
+    """A better message for a known kind of refused value."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        compiled = re.compile(self.regex)
+
+        def check(value: str) -> str:
+            if compiled.fullmatch(value) is None:
+                hint = self.hint(value) if self.hint else None
+                message = hint or f"{_shown(value)} is not {self.expected}"
+                raise PydanticCustomError("format", message)
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = f"^(?:{self.regex})$"
+        return json_schema
+
+
+def _libvirt_uri_hint(value: str) -> str | None:
+    if _LIBVIRT_URI_WITH_PORT.fullmatch(value):
+        return (
+            f"{_shown(value)} has a port: terraform-provider-libvirt 0.8.1 dials host:port as a host name and fails "
+            "(and ignores Port in ~/.ssh/config); drop the port and reach the hypervisor's sshd on port 22 "
+            "(with a Host alias in ~/.ssh/config naming the host, or a forward to 22)"
+        )
+    return None
+
+
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
+Name = Annotated[str, FullMatch(HOSTNAME, "a host name: 1-63 of a-z, 0-9 and -, not starting or ending with -")]
+Ident = Annotated[str, FullMatch(IDENT, "a name: a letter, then letters, digits, _ . or -")]
+IfName = Annotated[str, FullMatch(IFNAME, "an interface name: 1-15 letters, digits, _ . or -")]
+UrlPath = Annotated[str, FullMatch(r"/[A-Za-z0-9/._~%-]*", "a URL path: / then letters, digits and /._~%-")]
+OneLine = Annotated[str, FullMatch(ONE_LINE, "one line of text: no line break, tab or other control character")]
+LibvirtName = Annotated[str, FullMatch(LIBVIRT_NAME, "a libvirt name: letters, digits, _ . + or -")]
+LibvirtUri = Annotated[
+    str,
+    FullMatch(
+        LIBVIRT_URI,
+        "a libvirt URI like qemu:///system or qemu+ssh://user@host/system (transport ssh, tcp, tls or unix; "
+        "path /system or /session)",
+        hint=_libvirt_uri_hint,
+    ),
+]
+SshPublicKey = Annotated[
+    str, FullMatch(SSH_PUBLIC_KEY, 'an OpenSSH public key on one line ("ssh-ed25519 AAAA... comment")')
+]
+Duration = Annotated[
+    str, FullMatch(PACEMAKER_DURATION, "a duration: a whole number with an optional unit ms, s, min or h, like 10s")
+]
+# A monitor with interval 0 is no monitor at all to Pacemaker; a timeout of 0 fails every run.
+NonZeroDuration = Annotated[
+    str,
+    FullMatch(
+        PACEMAKER_NONZERO_DURATION,
+        "a duration above zero: a whole number with an optional unit ms, s, min or h, like 10s (0 turns it off)",
+    ),
+]
+# HAProxy reads a timeout of 0 as none at all.
+HaproxyDuration = Annotated[
+    str,
+    FullMatch(
+        HAPROXY_NONZERO_DURATION,
+        "an HAProxy duration above zero: a whole number with an optional unit us, ms, s, m, h or d, like 5s",
+    ),
+]
 
 
 class Model(BaseModel):
-    """Base of every settings model: camelCase keys in config, unknown keys refused, immutable."""
+    """Base of every settings model: camelCase keys in config, unknown keys refused, immutable.
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+    Field docstrings are the descriptions of the JSON Schema (components/schema.py)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        use_attribute_docstrings=True,
+        field_title_generator=lambda name, info: info.alias or name,
+    )
 
 
 class LibvirtNetwork(Model):
@@ -51,20 +184,20 @@ class LibvirtNetwork(Model):
     One of the three; with none set, the existing network `default`.
     """
 
-    name: str | None = "default"
+    name: LibvirtName | None = "default"
     """An existing libvirt network."""
-    bridge: str | None = None
+    bridge: IfName | None = None
     """A host bridge (for nodes spread over several hypervisors)."""
-    create: bool = False
+    create: Bool = False
     """Create a NAT network with `network.cidr` (one hypervisor only)."""
 
 
 class LibvirtSettings(Model):
-    uri: str = "qemu:///system"
-    """Default libvirt connection URI; a node may name its own (`hostUri`)."""
-    pool: str = "default"
+    uri: LibvirtUri = "qemu:///system"
+    """Default libvirt connection URI; a node may name its own (`hostUri`). No port: see the README."""
+    pool: LibvirtName = "default"
     """Storage pool for the base image, node disks and cloud-init ISOs."""
-    base_image: str = "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2"
+    base_image: OneLine = "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2"
     """Debian 12 qcow2 image: a path on the hypervisor or a URL."""
     network: LibvirtNetwork = LibvirtNetwork()
 
@@ -74,20 +207,25 @@ class NodeSpec(Model):
 
     name: Name
     address: ipaddress.IPv4Address
-    mac: str | None = None
-    vcpu: int | None = Field(default=None, ge=1)
-    memory_mib: int | None = Field(default=None, ge=512)
-    disk_gib: int | None = Field(default=None, ge=4)
-    host_uri: str | None = None
+    mac: Annotated[str, FullMatch(MAC, "a MAC address like 52:54:00:12:34:56")] | None = None
+    """Default: derived from the cluster and node names (52:54:00:xx:xx:xx)."""
+    vcpu: Annotated[Int, Field(ge=1)] | None = None
+    memory_mib: Annotated[Int, Field(ge=512)] | None = None
+    disk_gib: Annotated[Int, Field(ge=4)] | None = None
+    host_uri: LibvirtUri | None = None
+    """libvirt URI of the hypervisor this node runs on. Default: `libvirt.uri`."""
 
 
 class NodesSettings(Model):
-    count: int = 2
+    count: Int = 2
     """Node count when no explicit list is given: names `<namePrefix>1..N`, consecutive addresses."""
-    name_prefix: Name = "lb"
-    vcpu: int = Field(default=2, ge=1)
-    memory_mib: int = Field(default=1024, ge=512)
-    disk_gib: int = Field(default=10, ge=4)
+    name_prefix: Annotated[
+        str, FullMatch(NAME_PREFIX, "a host name prefix: a-z or 0-9, then up to 61 of a-z, 0-9 and -")
+    ] = "lb"
+    """Node names are the prefix and the node's number; each must be a host name of at most 63 characters."""
+    vcpu: Int = Field(default=2, ge=1)
+    memory_mib: Int = Field(default=1024, ge=512)
+    disk_gib: Int = Field(default=10, ge=4)
     list_: list[NodeSpec] | None = Field(default=None, alias="list")
     """Explicit nodes; overrides count and namePrefix."""
 
@@ -100,56 +238,59 @@ class NetworkSettings(Model):
     """Default: the gateway."""
     first_address: ipaddress.IPv4Address | None = None
     """First node address when nodes are counted. Default: the CIDR's 11th address."""
-    interface: str = "eth0"
+    interface: IfName = "eth0"
     """Name cloud-init gives the node's NIC (matched by MAC)."""
-    domain: str = "lb.internal"
+    domain: Annotated[str, FullMatch(DOMAIN, "a DNS domain: lower-case labels (a-z, 0-9, -) joined by dots")] = (
+        "lb.internal"
+    )
     """DNS domain of node FQDNs."""
 
 
 class VipSettings(Model):
     address: ipaddress.IPv4Address
-    netmask: int | None = Field(default=None, ge=1, le=32)
-    """Prefix length. Default: the network's."""
-    nic: str | None = None
+    netmask: Int | None = Field(default=None, ge=1, le=32)
+    """Prefix length, no wider than the network's. Default: the network's."""
+    nic: IfName | None = None
     """Interface IPaddr2 brings the VIP up on. Default: `network.interface`."""
 
 
 class MonitorSettings(Model):
-    interval: Duration
-    timeout: Duration
+    interval: NonZeroDuration
+    timeout: NonZeroDuration
 
 
 class FenceDevice(Model):
     """A fencing device for one node (e.g. fence_xvm with the node's libvirt domain as `plug`)."""
 
     name: Ident
-    agent: str = Field(pattern=r"^fence_[a-z0-9_]+$")
+    agent: Annotated[str, FullMatch(r"fence_[a-z0-9_]+", "a fence agent name like fence_xvm")]
     node: Name
     """The node this device fences; the device avoids running on it."""
-    params: dict[str, str] = {}
+    params: dict[str, OneLine] = {}
+    """Agent parameters (names: a-z, then a-z, 0-9, _ or -)."""
 
 
 class ClusterSettings(Model):
-    name: str = Field(default="ha-lb", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    name: Annotated[str, FullMatch(r"[A-Za-z0-9_-]{1,32}", "a cluster name: 1-32 letters, digits, _ or -")] = "ha-lb"
     profile: Literal["default", "fast"] = "default"
     """Failover profile: defaults for tokenMs and placement (README, "Failover profiles")."""
-    token_ms: int | None = Field(default=None, ge=200, le=60000)
+    token_ms: Int | None = Field(default=None, ge=200, le=60000)
     """Corosync totem token: a silent node is declared dead after token + consensus (1.2 x token). Default: the
     profile's."""
-    stickiness: int = Field(default=100, ge=0)
+    stickiness: Int = Field(default=100, ge=0)
     """resource-stickiness: resources stay where they run when a failed node returns."""
-    migration_threshold: int = Field(default=3, ge=1)
+    migration_threshold: Int = Field(default=3, ge=1)
     """Failures on a node before a resource moves away from it."""
     dc_deadtime: Duration = "5s"
     """How long a starting node waits for a DC before holding an election (Pacemaker's default, 20s, is most of a
     fresh cluster's start-up; nodes started together by `pcs cluster start --all` need far less)."""
     failure_timeout: Duration = "10min"
-    """When a node's fail count expires, so it may host the resource again."""
+    """When a node's fail count expires, so it may host the resource again (0: never)."""
     vip_monitor: MonitorSettings = MonitorSettings(interval="10s", timeout="20s")
     haproxy_monitor: MonitorSettings = MonitorSettings(interval="5s", timeout="20s")
     no_quorum_policy: Literal["stop", "freeze", "ignore", "demote"] = "stop"
     """`stop` is right for 2 nodes too: corosync's two_node keeps quorum on the survivor."""
-    stonith: bool | None = None
+    stonith: Bool | None = None
     """Fencing on or off. Default: on exactly when fencing devices are listed."""
     fencing: list[FenceDevice] = []
     placement: Literal["with-vip", "everywhere"] | None = None
@@ -158,14 +299,14 @@ class ClusterSettings(Model):
 
 
 class SshSettings(Model):
-    user: Name = "debian"
+    user: Annotated[str, FullMatch(USER_NAME, "a user name: 1-32 of a-z, 0-9, _ and -, starting with a-z or _")] = (
+        "debian"
+    )
     """Admin user cloud-init creates (passwordless sudo); Pulumi connects as this user."""
     port: Port = 22
-    authorized_keys: list[str] = []
+    authorized_keys: list[SshPublicKey] = []
     """Extra public keys allowed to log in as the admin user."""
-    public_key: str | None = None
-    """Public half of `sshPrivateKey` when that is set by hand."""
-    ca_public_key: str | None = None
+    ca_public_key: SshPublicKey | None = None
     """SSH CA public key sshd trusts for user certificates (TrustedUserCAKeys)."""
 
 
@@ -173,15 +314,17 @@ class Server(Model):
     name: Ident
     address: str
     """host:port"""
-    check: bool = True
-    options: str = Field(default="inter 2s fall 3 rise 2", pattern=r"^[A-Za-z0-9 ._:-]*$")
+    check: Bool = True
+    options: Annotated[
+        str, FullMatch(r"[A-Za-z0-9 ._:-]*", "HAProxy server keywords: letters, digits, spaces and . _ : - on one line")
+    ] = "inter 2s fall 3 rise 2"
 
 
 class Backend(Model):
     name: Ident
     mode: Literal["tcp", "http"] = "tcp"
     balance: Literal["roundrobin", "static-rr", "leastconn", "first", "source"] = "roundrobin"
-    check_path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9/._~%-]*$")
+    check_path: UrlPath | None = None
     """HTTP health-check path (http mode); tcp backends get `option tcp-check`."""
     servers: list[Server]
 
@@ -195,16 +338,16 @@ class Frontend(Model):
 
 class StatsSettings(Model):
     port: Port = 32700
-    user: str = Field(default="admin", pattern=r"^[A-Za-z0-9_.-]+$")
-    uri: str = Field(default="/", pattern=r"^/[A-Za-z0-9/._~-]*$")
-    refresh: Duration = "10s"
+    user: Annotated[str, FullMatch(r"[A-Za-z0-9_.-]+", "a user name: letters, digits, _ . or -")] = "admin"
+    uri: Annotated[str, FullMatch(r"/[A-Za-z0-9/._~-]*", "a URL path: / then letters, digits and /._~-")] = "/"
+    refresh: HaproxyDuration = "10s"
 
 
 class TimeoutSettings(Model):
-    connect: Duration = "5s"
-    client: Duration = "50s"
-    server: Duration = "50s"
-    check: Duration = "5s"
+    connect: HaproxyDuration = "5s"
+    client: HaproxyDuration = "50s"
+    server: HaproxyDuration = "50s"
+    check: HaproxyDuration = "5s"
 
 
 def _kube_apiserver_backend() -> list[Backend]:
@@ -213,7 +356,7 @@ def _kube_apiserver_backend() -> list[Backend]:
 
 
 class HaproxySettings(Model):
-    maxconn: int = Field(default=4096, ge=1)
+    maxconn: Int = Field(default=4096, ge=1)
     frontends: list[Frontend] = [Frontend(name="kubernetes-apiserver", port=6443, backend="kubernetes-master-nodes")]
     backends: list[Backend] = Field(default_factory=_kube_apiserver_backend)
     timeouts: TimeoutSettings = TimeoutSettings()
@@ -221,13 +364,16 @@ class HaproxySettings(Model):
 
 
 class CloudInitSettings(Model):
-    timezone: str = Field(default="UTC", pattern=r"^[A-Za-z0-9_+/-]+$")
-    locale: str = Field(default="C.UTF-8", pattern=r"^[A-Za-z0-9_.@-]+$")
-    package_update: bool = True
+    timezone: Annotated[str, FullMatch(r"[A-Za-z0-9_+/-]+", "a time zone like UTC or Europe/Berlin")] = "UTC"
+    locale: Annotated[str, FullMatch(r"[A-Za-z0-9_.@-]+", "a locale like C.UTF-8 or en_US.UTF-8")] = "C.UTF-8"
+    package_update: Bool = True
     """Run `apt-get update` before installing packages."""
-    package_upgrade: bool = False
+    package_upgrade: Bool = False
     """Upgrade every package at first boot."""
-    extra_packages: list[str] = []
+    extra_packages: list[
+        Annotated[str, FullMatch(PACKAGE_NAME, "a Debian package name: a-z or 0-9, then a-z, 0-9, + . or -")]
+    ] = []
+    """Debian packages to install besides the cluster stack (names only)."""
 
 
 @dataclass(frozen=True)
@@ -275,7 +421,8 @@ class Settings(Model):
         n, specs = self.nodes, self.nodes.list_
         if specs is None:
             start = self.network.first_address or self.network.cidr.network_address + 11
-            specs = [NodeSpec(name=f"{n.name_prefix}{i + 1}", address=start + i) for i in range(n.count)]
+            # Not validated again: check_settings has checked the names these make (a long prefix makes too long ones).
+            specs = [NodeSpec.model_construct(name=name, address=start + i) for i, name in enumerate(counted_names(n))]
         return [
             Node(
                 name=s.name,
@@ -330,6 +477,11 @@ def derive_mac(cluster: str, node: str) -> str:
     return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
 
 
+def counted_names(n: NodesSettings) -> list[str]:
+    """Node names when nodes are counted: the prefix and the node's number."""
+    return [f"{n.name_prefix}{i}" for i in range(1, n.count + 1)]
+
+
 class SettingsError(ValueError):
     """Every problem found in a stack's settings, each naming its config key."""
 
@@ -345,24 +497,51 @@ def _key(loc: Iterable[Any]) -> str:
     return key
 
 
+def _kind(value: Any) -> str:
+    """What a wrongly typed value is, in words (the value itself may be long)."""
+    if isinstance(value, bool):
+        return "true/false"
+    for types, words in (((dict,), "an object"), ((list,), "a list"), ((str,), "text"), ((int, float), "a number")):
+        if isinstance(value, types):
+            return words
+    return "empty" if value is None else type(value).__name__
+
+
+def _words(e: ErrorDetails) -> str:
+    """A pydantic error in words with the fix; never a regular expression."""
+    kind, ctx, given = e["type"], e.get("ctx", {}), _kind(e.get("input"))
+    simple = {
+        "extra_forbidden": "unknown key: remove it or check its spelling against the README's config reference",
+        "missing": "required: set it in the stack file",
+        "ip_v4_network": "not an IPv4 network: write the network address with its prefix, like 192.168.122.0/24",
+        "ip_v4_address": "not an IPv4 address: write four numbers 0-255, like 192.168.122.100",
+        "model_type": f"must be an object (indented key: value lines), not {given}",
+        "model_attributes_type": f"must be an object (indented key: value lines), not {given}",
+        "dict_type": f"must be an object (indented key: value lines), not {given}",
+        "list_type": f"must be a list (lines starting with -), not {given}",
+        "string_type": f"must be text, not {given}",
+        "int_type": f"must be a whole number, not {given}",
+        "bool_type": f"must be true or false, not {given}",
+    }
+    if kind in simple:
+        return simple[kind]
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}"
+    if kind == "greater_than_equal":
+        return f"must be {ctx['ge']} or more"
+    if kind == "less_than_equal":
+        return f"must be {ctx['le']} or less"
+    if "pattern" in kind:  # no field uses pydantic's patterns (FullMatch words its refusals); kept as a safety net
+        return "has a character or form this key does not take: see the README's config reference"
+    return str(e["msg"])
+
+
 def load_settings(raw: Mapping[str, Any]) -> Settings:
     """Validate raw config values (`{"nodes": {...}, ...}`, camelCase keys) into `Settings`, or raise SettingsError."""
     try:
         settings = Settings.model_validate(dict(raw))
     except ValidationError as err:
-        problems = []
-        for e in err.errors():
-            msg = e["msg"]
-            if e["type"] == "extra_forbidden":
-                msg = "unknown key: remove it or check its spelling against the README's config reference"
-            elif e["type"] == "missing":
-                msg = "required: set it in the stack file"
-            elif e["type"] == "ip_v4_network":
-                msg = "not an IPv4 network: write the network address with its prefix, like 192.168.122.0/24"
-            elif e["type"] == "ip_v4_address":
-                msg = "not an IPv4 address: write four numbers 0-255, like 192.168.122.100"
-            problems.append(f"{_key(e['loc'])}: {msg}")
-        raise SettingsError(problems) from None
+        raise SettingsError([f"{_key(e['loc'])}: {_words(e)}" for e in err.errors()]) from None
     problems = check_settings(settings)
     if problems:
         raise SettingsError(problems)
@@ -373,6 +552,60 @@ def check_unknown_keys(keys: Iterable[str]) -> list[str]:
     """Problems for config keys of the project namespace that this program does not read."""
     known = set(SETTINGS_KEYS) | set(SECRET_KEYS)
     return [f"{PROJECT}:{k}: unknown key: the program reads {', '.join(sorted(known))}" for k in keys if k not in known]
+
+
+# Secrets: each check returns what is wrong and the fix, in words that never include the value.
+def _set_secret(key: str) -> str:
+    return f"set another with `pulumi config set --secret {key}`"
+
+
+def hacluster_password_problem(value: str) -> str | None:
+    if re.fullmatch(HACLUSTER_PASSWORD, value):
+        return None
+    return (
+        "must be 8-128 printable ASCII characters (letters, digits, punctuation, spaces), with no line break, tab "
+        "or other control character: chpasswd and pcs read it as one line; " + _set_secret("haclusterPassword")
+    )
+
+
+def stats_password_problem(value: str) -> str | None:
+    if re.fullmatch(STATS_PASSWORD, value):
+        return None
+    return (
+        "must be 8-128 characters of letters, digits and ._~!@%^*+=,;?- (no spaces, quotes, '#', '$' or "
+        "backslashes: it is an unquoted word in haproxy.cfg); " + _set_secret("statsPassword")
+    )
+
+
+def ssh_private_key_problem(value: str) -> str | None:
+    if re.fullmatch(SSH_PRIVATE_KEY, value):
+        return None
+    return (
+        "must be one unencrypted private key in PEM or OpenSSH form (-----BEGIN ... PRIVATE KEY-----, base64 "
+        "lines, -----END ... PRIVATE KEY-----), with no other text, carriage return or control character; set it "
+        "from the key file: `cat ~/.ssh/id_ed25519 | pulumi config set --secret sshPrivateKey`"
+    )
+
+
+SECRET_CHECKS: dict[str, Callable[[str], str | None]] = {
+    "haclusterPassword": hacluster_password_problem,
+    "statsPassword": stats_password_problem,
+    "sshPrivateKey": ssh_private_key_problem,
+}
+
+
+def check_secrets(given: Mapping[str, str]) -> list[str]:
+    """Problems of the secrets set in config (`{"statsPassword": value, ...}`), each naming its key, never its value."""
+    problems = []
+    for key, value in given.items():
+        problem = (
+            SECRET_CHECKS[key](value)
+            if value
+            else f"empty: {_set_secret(key)}, or `pulumi config rm {key}` to have one generated"
+        )
+        if problem:
+            problems.append(f"{PROJECT}:{key}: {problem}")
+    return problems
 
 
 def _check_address(key: str, addr: ipaddress.IPv4Address, s: Settings) -> list[str]:
@@ -388,76 +621,125 @@ def _check_address(key: str, addr: ipaddress.IPv4Address, s: Settings) -> list[s
 
 def check_settings(s: Settings) -> list[str]:
     """Every cross-field problem of valid-typed settings; empty when the stack can be built."""
+    p = _check_network(s)
+    nodes_ok = not (node_problems := _check_node_count(s))
+    p.extend(node_problems)
+    if nodes_ok:
+        p.extend(_check_nodes(s))
+        p.extend(_check_fencing_nodes(s))
+    p.extend(_check_libvirt_and_fencing(s))
+    p.extend(_check_haproxy(s))
+    return p
+
+
+def _check_network(s: Settings) -> list[str]:
     p: list[str] = []
     k = f"{PROJECT}:"
     net = s.network.cidr
+    gateway = s.network.gateway
+    if gateway is not None and gateway not in net:
+        p.append(f"{k}network.gateway: {gateway} is outside network.cidr {net}")
+    elif gateway is not None and gateway in (net.network_address, net.broadcast_address):
+        p.append(f"{k}network.gateway: {gateway} is the network or broadcast address of {net}: pick a host address")
+    if s.vip.netmask is not None and s.vip.netmask < net.prefixlen:
+        p.append(
+            f"{k}vip.netmask: /{s.vip.netmask} is wider than network.cidr {net}: IPaddr2 would claim addresses "
+            f"beyond the node network on the NIC; set {net.prefixlen} or more, or leave it unset"
+        )
+    return p
 
-    # Network.
-    if s.network.gateway is not None and s.network.gateway not in net:
-        p.append(f"{k}network.gateway: {s.network.gateway} is outside network.cidr {net}")
-    if not _IFNAME.match(s.network.interface):
-        p.append(f"{k}network.interface: {s.network.interface!r} is not an interface name (1-15 of A-Za-z0-9_.-)")
-    if s.vip.nic is not None and not _IFNAME.match(s.vip.nic):
-        p.append(f"{k}vip.nic: {s.vip.nic!r} is not an interface name (1-15 of A-Za-z0-9_.-)")
-    if not _DOMAIN.match(s.network.domain):
-        p.append(f"{k}network.domain: {s.network.domain!r} is not a DNS domain (lower-case labels joined by dots)")
 
-    # Nodes.
-    n = s.nodes
-    nodes_ok = True
-    if n.list_ is None:
-        if n.count < 2:
-            p.append(f"{k}nodes.count: {n.count} nodes cannot fail over: set 2 or more")
-            nodes_ok = False
-        else:
-            first = s.network.first_address or net.network_address + 11
-            last = first + (n.count - 1) if int(first) + n.count - 1 <= 0xFFFFFFFF else None
-            if last is None or last not in net or last == net.broadcast_address:
-                p.append(
-                    f"{k}nodes.count: {n.count} consecutive addresses from {first} do not fit in {net}: "
-                    "lower the count, move network.firstAddress, or widen network.cidr"
-                )
-                nodes_ok = False
-    elif len(n.list_) < 2:
-        p.append(f"{k}nodes.list: {len(n.list_)} node(s) cannot fail over: list 2 or more")
-    if nodes_ok:
-        nodes = s.node_list
-        for what, values in (
-            ("name", [x.name for x in nodes]),
-            ("address", [str(x.address) for x in nodes]),
-            ("mac", [x.mac for x in nodes]),
-        ):
-            for value, times in Counter(values).items():
-                if times > 1:
-                    p.append(f"{k}nodes: {times} nodes share the {what} {value}: each node needs its own")
+def _check_node_count(s: Settings) -> list[str]:
+    """Problems that stop the node list from being built: too few nodes, addresses that do not fit, bad names."""
+    k, n, net = f"{PROJECT}:", s.nodes, s.network.cidr
+    if n.list_ is not None:
+        return [] if len(n.list_) >= 2 else [f"{k}nodes.list: {len(n.list_)} node(s) cannot fail over: list 2 or more"]
+    if n.count < 2:
+        return [f"{k}nodes.count: {n.count} nodes cannot fail over: set 2 or more"]
+    first = s.network.first_address or net.network_address + 11
+    if s.network.first_address is not None and first not in net:
+        return [f"{k}network.firstAddress: {first} is outside network.cidr {net}: pick an address inside it"]
+    last = first + (n.count - 1) if int(first) + n.count - 1 <= 0xFFFFFFFF else None
+    if last is None or last not in net or last == net.broadcast_address:
+        return [
+            f"{k}nodes.count: {n.count} consecutive addresses from {first} do not fit in {net}: "
+            "lower the count, move network.firstAddress, or widen network.cidr"
+        ]
+    longest = counted_names(n)[-1]
+    if not re.fullmatch(HOSTNAME, longest):
+        return [
+            f"{k}nodes.namePrefix: makes node names like {longest!r} ({len(longest)} characters), but a host name "
+            f"has at most 63: shorten the prefix to {63 - len(str(n.count))} characters or fewer"
+        ]
+    return []
+
+
+def _node_key(s: Settings, i: int, node: Node) -> str:
+    """The key a node's problem names: its list entry, or for counted nodes the settings that made it."""
+    return f"{PROJECT}:nodes.list[{i}]" if s.nodes.list_ is not None else f"{PROJECT}:nodes (node {node.name})"
+
+
+def _check_nodes(s: Settings) -> list[str]:
+    p: list[str] = []
+    k = f"{PROJECT}:"
+    nodes = s.node_list
+    names = [x.name for x in nodes]
+    for what in ("name", "address", "mac"):
+        seen: dict[str, int] = {}
         for i, node in enumerate(nodes):
-            key = f"{k}nodes.list[{i}]" if n.list_ is not None else f"{k}nodes (node {node.name})"
-            p.extend(_check_address(f"{key}.address" if n.list_ is not None else key, node.address, s))
-            if not _MAC.match(node.mac):
-                p.append(f"{key}.mac: {node.mac!r} is not a MAC address like 52:54:00:12:34:56")
-            elif int(node.mac[:2], 16) & 1:
-                p.append(f"{key}.mac: {node.mac} is a multicast MAC: the first octet must be even")
-        if s.libvirt.network.create and len({x.host_uri for x in nodes}) > 1:
-            p.append(
-                f"{k}libvirt.network.create: a NAT network lives on one hypervisor, but nodes use "
-                f"{len({x.host_uri for x in nodes})} host URIs: attach them to a shared bridge (libvirt.network.bridge)"
-            )
-        # VIP.
-        p.extend(_check_address(f"{k}vip.address", s.vip.address, s))
-        if s.vip.address in [x.address for x in nodes]:
-            p.append(f"{k}vip.address: {s.vip.address} is also a node address: the VIP needs an address of its own")
-
-        # Fencing.
-        names = {x.name for x in nodes}
-        for i, dev in enumerate(s.cluster.fencing):
-            if dev.node not in names:
+            value = str(getattr(node, what))
+            # Two nodes of one name also derive one MAC: the name is the problem to report.
+            derived_twice = what == "mac" and names.index(node.name) < i
+            if value in seen and not derived_twice:
                 p.append(
-                    f"{k}cluster.fencing[{i}].node: {dev.node!r} is not a node of this stack "
-                    f"({', '.join(sorted(names))})"
+                    f"{_node_key(s, i, node)}.{what}: {value} is also the {what} of node {seen[value] + 1} "
+                    f"({nodes[seen[value]].name}): each node needs its own"
                 )
-            for param in dev.params:
-                if not re.match(r"^[a-z][a-z0-9_-]*$", param):
-                    p.append(f"{k}cluster.fencing[{i}].params: {param!r} is not an agent parameter name")
+            else:
+                seen[value] = i
+    for i, node in enumerate(nodes):
+        key = _node_key(s, i, node)
+        p.extend(_check_address(f"{key}.address" if s.nodes.list_ is not None else key, node.address, s))
+        if int(node.mac[:2], 16) & 1:
+            p.append(f"{key}.mac: {node.mac} is a multicast MAC: the first octet must be even")
+        if len(node.fqdn) > 253:
+            p.append(f"{k}network.domain: node FQDN {node.fqdn[:40]}... is longer than 253 characters: shorten it")
+    host_uris = {x.host_uri for x in nodes}
+    if s.libvirt.network.create and len(host_uris) > 1:
+        p.append(
+            f"{k}libvirt.network.create: a NAT network lives on one hypervisor, but nodes use "
+            f"{len(host_uris)} host URIs: attach them to a shared bridge (libvirt.network.bridge)"
+        )
+    p.extend(_check_address(f"{k}vip.address", s.vip.address, s))
+    if s.vip.address in [x.address for x in nodes]:
+        p.append(f"{k}vip.address: {s.vip.address} is also a node address: the VIP needs an address of its own")
+    return p
+
+
+def _check_fencing_nodes(s: Settings) -> list[str]:
+    names = {x.name for x in s.node_list}
+    return [
+        f"{PROJECT}:cluster.fencing[{i}].node: {dev.node!r} is not a node of this stack ({', '.join(sorted(names))})"
+        for i, dev in enumerate(s.cluster.fencing)
+        if dev.node not in names
+    ]
+
+
+def _duplicates(names: Iterable[str]) -> list[tuple[int, str, int]]:
+    """(index, name, index of its first use) for every name used before."""
+    first: dict[str, int] = {}
+    found = []
+    for i, name in enumerate(names):
+        if name in first:
+            found.append((i, name, first[name]))
+        else:
+            first[name] = i
+    return found
+
+
+def _check_libvirt_and_fencing(s: Settings) -> list[str]:
+    p: list[str] = []
+    k = f"{PROJECT}:"
     lib = s.libvirt.network
     chosen = ["name" in lib.model_fields_set and lib.name is not None, lib.bridge is not None, lib.create]
     if sum(chosen) > 1:
@@ -467,33 +749,41 @@ def check_settings(s: Settings) -> list[str]:
             f"{k}cluster.stonith: true with no cluster.fencing devices: Pacemaker would start no resource; "
             "list the devices or set stonith: false"
         )
-    for dup, times in Counter(d.name for d in s.cluster.fencing).items():
-        if times > 1:
-            p.append(f"{k}cluster.fencing: {times} devices are named {dup}: names must be unique")
-
-    # SSH.
-    for i, pubkey in enumerate(s.ssh.authorized_keys):
-        if not _SSH_PUBLIC_KEY.match(pubkey.strip()):
-            p.append(f'{k}ssh.authorizedKeys[{i}]: not an OpenSSH public key ("ssh-ed25519 AAAA... comment")')
-    for name, given in (("publicKey", s.ssh.public_key), ("caPublicKey", s.ssh.ca_public_key)):
-        if given is not None and not _SSH_PUBLIC_KEY.match(given.strip()):
-            p.append(f'{k}ssh.{name}: not an OpenSSH public key ("ssh-ed25519 AAAA... comment")')
-
-    p.extend(_check_haproxy(s))
+    for i, dup, first in _duplicates(d.name for d in s.cluster.fencing):
+        p.append(f"{k}cluster.fencing[{i}].name: {dup!r} is also the name of device {first}: names must be unique")
+    for i, dev in enumerate(s.cluster.fencing):
+        for param in dev.params:
+            if not re.fullmatch(AGENT_PARAM, param):
+                p.append(
+                    f"{k}cluster.fencing[{i}].params: {_shown(param)} is not an agent parameter name "
+                    "(a-z, then a-z, 0-9, _ or -)"
+                )
     return p
 
 
 def _check_haproxy(s: Settings) -> list[str]:
+    h = s.haproxy
+    p = _check_proxy_names(h)
+    p.extend(_check_frontends(h))
+    for i, b in enumerate(h.backends):
+        p.extend(_check_backend(f"{PROJECT}:haproxy.backends[{i}]", b))
+    return p
+
+
+def _check_proxy_names(h: HaproxySettings) -> list[str]:
+    # A frontend and a backend may share a name; two of a kind may not, nor anything named like the stats section.
+    p: list[str] = []
+    for kind, names in (("frontends", [f.name for f in h.frontends]), ("backends", [b.name for b in h.backends])):
+        for i, name, first in _duplicates(["stats", *names]):
+            what = "the stats page's section" if first == 0 else f"{kind}[{first - 1}]"
+            p.append(f"{PROJECT}:haproxy.{kind}[{i - 1}].name: the name {name!r} is taken by {what}: rename")
+    return p
+
+
+def _check_frontends(h: HaproxySettings) -> list[str]:
     p: list[str] = []
     k = f"{PROJECT}:haproxy."
-    h = s.haproxy
     backends = {b.name: b for b in h.backends}
-    # A frontend and a backend may share a name; two of a kind may not, nor anything named like the stats section.
-    for kind, names in (("frontends", [f.name for f in h.frontends]), ("backends", [b.name for b in h.backends])):
-        for name, times in Counter([*names, "stats"]).items():
-            if times > 1:
-                what = "the stats page's section" if name == "stats" else f"{times} {kind}"
-                p.append(f"{k}{kind}: the name {name!r} is taken by {what}: rename")
     ports: dict[int, str] = {h.stats.port: "haproxy.stats.port"}
     for i, f in enumerate(h.frontends):
         if f.port in ports:
@@ -507,23 +797,33 @@ def _check_haproxy(s: Settings) -> list[str]:
             p.append(
                 f"{k}frontends[{i}].mode: {f.mode} frontend {f.name} uses {b.mode} backend {b.name}: make them match"
             )
-    for i, b in enumerate(h.backends):
-        if not b.servers:
-            p.append(f"{k}backends[{i}].servers: backend {b.name} has no servers: list at least one host:port")
-        if b.check_path is not None and b.mode != "http":
-            p.append(f"{k}backends[{i}].checkPath: only http backends take an HTTP health check")
-        for dup, times in Counter(x.name for x in b.servers).items():
-            if times > 1:
-                p.append(f"{k}backends[{i}].servers: {times} servers are named {dup}: names must be unique")
-        for j, srv in enumerate(b.servers):
-            host, sep, port = srv.address.rpartition(":")
-            if not sep or not host:
-                p.append(f"{k}backends[{i}].servers[{j}].address: {srv.address!r} has no port: write host:port")
-            elif not port.isdigit() or not 1 <= int(port) <= 65535:
-                p.append(f"{k}backends[{i}].servers[{j}].address: port {port!r} is not 1-65535")
-            elif not (_is_ipv4(host) or _DOMAIN.match(host)):
-                p.append(f"{k}backends[{i}].servers[{j}].address: {host!r} is neither an IPv4 address nor a host name")
     return p
+
+
+def _check_backend(key: str, b: Backend) -> list[str]:
+    p: list[str] = []
+    if not b.servers:
+        p.append(f"{key}.servers: backend {b.name} has no servers: list at least one host:port")
+    if b.check_path is not None and b.mode != "http":
+        p.append(f"{key}.checkPath: only http backends take an HTTP health check")
+    for j, dup, first in _duplicates(x.name for x in b.servers):
+        p.append(f"{key}.servers[{j}].name: {dup!r} is also the name of servers[{first}]: names must be unique")
+    for j, srv in enumerate(b.servers):
+        problem = _server_address_problem(srv.address)
+        if problem:
+            p.append(f"{key}.servers[{j}].address: {problem}")
+    return p
+
+
+def _server_address_problem(address: str) -> str | None:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host:
+        return f"{_shown(address)} has no port: write host:port"
+    if not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
+        return f"port {_shown(port)} is not 1-65535"
+    if not (_is_ipv4(host) or re.fullmatch(DOMAIN, host)):
+        return f"{_shown(host)} is neither an IPv4 address nor a host name"
+    return None
 
 
 def _is_ipv4(text: str) -> bool:

@@ -9,7 +9,16 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from .secrets import ClusterSecretsArgs
-from .settings import PROJECT, SECRET_KEYS, SETTINGS_KEYS, Settings, SettingsError, check_unknown_keys, load_settings
+from .settings import (
+    PROJECT,
+    SECRET_KEYS,
+    SETTINGS_KEYS,
+    Settings,
+    SettingsError,
+    check_secrets,
+    check_unknown_keys,
+    load_settings,
+)
 
 
 def _namespace_keys() -> list[str]:
@@ -17,22 +26,42 @@ def _namespace_keys() -> list[str]:
     return sorted(k.split(":", 1)[1] for k in every if k.startswith(f"{PROJECT}:"))
 
 
-def load_stack_settings(config: pulumi.Config) -> Settings:
-    """Validated settings of this stack, or SettingsError naming every bad key (before any resource exists)."""
-    raw: dict[str, Any] = {}
-    problems = check_unknown_keys(_namespace_keys())
-    for key in SETTINGS_KEYS:
-        try:
-            value = config.get_object(key)
-        except json.JSONDecodeError:
-            problems.append(f"{PROJECT}:{key}: not valid YAML/JSON structure")
-            continue
-        if value is not None:
-            raw[key] = value
+def _raw_setting(key: str) -> Any:
+    """A setting's value as the stack file wrote it: structured values arrive as JSON, a bare word as itself."""
+    text = runtime_config.get_config(f"{PROJECT}:{key}")
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        # Not JSON: a bare string (`ha-lb:vip: 10.0.0.1`); the model refuses it with the key where an object belongs.
+        return text
+
+
+def _secret_problems() -> list[str]:
+    """Secrets set in config: stored encrypted, and values the nodes can take (checked now, at preview)."""
+    problems: list[str] = []
+    given: dict[str, str] = {}
     for key in SECRET_KEYS:
         full = f"{PROJECT}:{key}"
-        if runtime_config.get_config(full) is not None and not runtime_config.is_config_secret(full):
+        # The plain value, read without Config.get's warning about reading a secret in plain text.
+        value = runtime_config.get_config(full)
+        if value is None:
+            continue
+        if not runtime_config.is_config_secret(full):
             problems.append(f"{full}: stored in plain text: set it with `pulumi config set --secret {key} ...`")
+        given[key] = str(value)
+    return problems + check_secrets(given)
+
+
+def load_stack_settings() -> Settings:
+    """Validated settings and secrets of this stack, or SettingsError naming every bad key, before any resource exists.
+
+    Values are read raw from the runtime (not with `Config.get_object`), so that a wrongly shaped one is a problem of
+    the list rather than an exception of its own.
+    """
+    raw = {key: value for key in SETTINGS_KEYS if (value := _raw_setting(key)) is not None}
+    problems = check_unknown_keys(_namespace_keys()) + _secret_problems()
     try:
         settings = load_settings(raw)
     except SettingsError as err:

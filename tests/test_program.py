@@ -125,7 +125,7 @@ def test_secrets_set_in_config_are_used_instead_of_generated() -> None:
         {
             **BASE,
             "ha-lb:haclusterPassword": "given-Hacluster-1",
-            "ha-lb:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n",
+            "ha-lb:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nZ2l2ZW4ta2V5\n-----END OPENSSH PRIVATE KEY-----\n",
         },
         secret_keys=["ha-lb:haclusterPassword", "ha-lb:sshPrivateKey"],
     )

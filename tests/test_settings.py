@@ -2,11 +2,21 @@
 
 import copy
 import ipaddress
-from typing import Any
+from typing import Any, get_args
 
 import pytest
+from pydantic import BaseModel
 
-from components.settings import SettingsError, check_unknown_keys, derive_mac, load_settings, warnings_for
+from components.settings import (
+    FullMatch,
+    Settings,
+    SettingsError,
+    check_secrets,
+    check_unknown_keys,
+    derive_mac,
+    load_settings,
+    warnings_for,
+)
 
 BASE: dict[str, Any] = {"vip": {"address": "10.0.0.100"}, "network": {"cidr": "10.0.0.0/24"}}
 
@@ -92,12 +102,12 @@ BAD = [
     (
         "dup-names",
         {"nodes": {"list": [{"name": "a", "address": "10.0.0.5"}, {"name": "a", "address": "10.0.0.6"}]}},
-        ["ha-lb:nodes", "share the name a"],
+        ["ha-lb:nodes.list[1].name", "also the name of node 1"],
     ),
     (
         "dup-addresses",
         {"nodes": {"list": [{"name": "a", "address": "10.0.0.5"}, {"name": "b", "address": "10.0.0.5"}]}},
-        ["ha-lb:nodes", "share the address 10.0.0.5"],
+        ["ha-lb:nodes.list[1].address", "10.0.0.5 is also the address of node 1"],
     ),
     (
         "dup-macs",
@@ -109,7 +119,7 @@ BAD = [
                 ]
             }
         },
-        ["ha-lb:nodes", "share the mac"],
+        ["ha-lb:nodes.list[1].mac", "also the mac of node 1"],
     ),
     (
         "bad-mac",
@@ -126,7 +136,7 @@ BAD = [
         {"nodes": {"list": [{"name": "a", "address": "10.0.0.1"}, {"name": "b", "address": "10.0.0.6"}]}},
         ["ha-lb:nodes.list[0].address", "gateway"],
     ),
-    ("bad-hostname", {"nodes": {"namePrefix": "LB_"}}, ["ha-lb:nodes.namePrefix", "pattern"]),
+    ("bad-hostname", {"nodes": {"namePrefix": "LB_"}}, ["ha-lb:nodes.namePrefix", "not a host name prefix"]),
     ("bad-cidr", {"network": {"cidr": "10.0.0.1/24"}}, ["ha-lb:network.cidr", "network address with its prefix"]),
     ("gateway-outside", {"network": {"gateway": "10.1.0.1"}}, ["ha-lb:network.gateway", "outside"]),
     ("bad-domain", {"network": {"domain": "Bad_Domain"}}, ["ha-lb:network.domain", "not a DNS domain"]),
@@ -229,12 +239,12 @@ BAD = [
                 ]
             }
         },
-        ["ha-lb:haproxy.backends", "taken by 2 backends"],
+        ["ha-lb:haproxy.backends[1].name", "taken by backends[0]"],
     ),
     (
         "frontend-named-stats",
         {"haproxy": {"frontends": [{"name": "stats", "port": 80, "backend": "kubernetes-master-nodes"}]}},
-        ["ha-lb:haproxy.frontends", "stats page"],
+        ["ha-lb:haproxy.frontends[0].name", "stats page"],
     ),
     (
         "bad-interface",
@@ -278,3 +288,302 @@ def test_unknown_config_keys_of_the_namespace_are_named() -> None:
     assert check_unknown_keys(["vip", "haclusterPassword"]) == []
     (problem,) = check_unknown_keys(["vip", "nodez"])
     assert problem.startswith("ha-lb:nodez: unknown key")
+
+
+# Every text rule of the model (a FullMatch), with a value it takes and how to set it: each must refuse that value
+# with a trailing newline (`$` would have let it through). The table must list every rule the model has.
+def _nodes_list(**first: Any) -> dict[str, Any]:
+    return {"nodes": {"list": [{"name": "a", "address": "10.0.0.5", **first}, {"name": "b", "address": "10.0.0.6"}]}}
+
+
+def _fence(**device: Any) -> dict[str, Any]:
+    return {"cluster": {"fencing": [{"name": "f1", "agent": "fence_xvm", "node": "lb1", **device}]}}
+
+
+def _backend(**backend: Any) -> dict[str, Any]:
+    return {"haproxy": {"backends": [{"name": "kubernetes-master-nodes", "servers": servers("a:1"), **backend}]}}
+
+
+TEXT_RULES: dict[str, tuple[str, Any, str]] = {
+    # "Model.alias": (valid value, patch for a value, the key a refusal names)
+    "LibvirtNetwork.name": ("default", lambda v: {"libvirt": {"network": {"name": v}}}, "libvirt.network.name"),
+    "LibvirtNetwork.bridge": (
+        "br0",
+        lambda v: {"libvirt": {"network": {"name": None, "bridge": v}}},
+        "libvirt.network.bridge",
+    ),
+    "LibvirtSettings.uri": ("qemu:///system", lambda v: {"libvirt": {"uri": v}}, "libvirt.uri"),
+    "LibvirtSettings.pool": ("default", lambda v: {"libvirt": {"pool": v}}, "libvirt.pool"),
+    "LibvirtSettings.baseImage": ("/var/lib/img.qcow2", lambda v: {"libvirt": {"baseImage": v}}, "libvirt.baseImage"),
+    "NodeSpec.name": ("a", lambda v: _nodes_list(name=v), "nodes.list[0].name"),
+    "NodeSpec.mac": ("52:54:00:00:00:01", lambda v: _nodes_list(mac=v), "nodes.list[0].mac"),
+    "NodeSpec.hostUri": ("qemu+ssh://root@h1/system", lambda v: _nodes_list(hostUri=v), "nodes.list[0].hostUri"),
+    "NodesSettings.namePrefix": ("lb-", lambda v: {"nodes": {"namePrefix": v}}, "nodes.namePrefix"),
+    "NetworkSettings.interface": ("ens3", lambda v: {"network": {"interface": v}}, "network.interface"),
+    "NetworkSettings.domain": ("lb.internal", lambda v: {"network": {"domain": v}}, "network.domain"),
+    "VipSettings.nic": ("eth1", lambda v: {"vip": {"nic": v}}, "vip.nic"),
+    "MonitorSettings.interval": (
+        "10s",
+        lambda v: {"cluster": {"vipMonitor": {"interval": v, "timeout": "20s"}}},
+        "cluster.vipMonitor.interval",
+    ),
+    "MonitorSettings.timeout": (
+        "20s",
+        lambda v: {"cluster": {"haproxyMonitor": {"interval": "5s", "timeout": v}}},
+        "cluster.haproxyMonitor.timeout",
+    ),
+    "FenceDevice.name": ("f1", lambda v: _fence(name=v), "cluster.fencing[0].name"),
+    "FenceDevice.agent": ("fence_xvm", lambda v: _fence(agent=v), "cluster.fencing[0].agent"),
+    "FenceDevice.node": ("lb1", lambda v: _fence(node=v), "cluster.fencing[0].node"),
+    "FenceDevice.params": ("ha-lb-lb1", lambda v: _fence(params={"plug": v}), "cluster.fencing[0].params.plug"),
+    "ClusterSettings.name": ("ha-lb", lambda v: {"cluster": {"name": v}}, "cluster.name"),
+    "ClusterSettings.dcDeadtime": ("5s", lambda v: {"cluster": {"dcDeadtime": v}}, "cluster.dcDeadtime"),
+    "ClusterSettings.failureTimeout": ("10min", lambda v: {"cluster": {"failureTimeout": v}}, "cluster.failureTimeout"),
+    "SshSettings.user": ("debian", lambda v: {"ssh": {"user": v}}, "ssh.user"),
+    "SshSettings.authorizedKeys": (
+        "ssh-ed25519 AAAAC3Nza x@y",
+        lambda v: {"ssh": {"authorizedKeys": [v]}},
+        "ssh.authorizedKeys[0]",
+    ),
+    "SshSettings.caPublicKey": ("ssh-ed25519 AAAAC3Nza ca", lambda v: {"ssh": {"caPublicKey": v}}, "ssh.caPublicKey"),
+    "Server.name": (
+        "s0",
+        lambda v: _backend(servers=[{"name": v, "address": "a:1"}]),
+        "haproxy.backends[0].servers[0].name",
+    ),
+    "Server.options": (
+        "check inter 2s",
+        lambda v: _backend(servers=[{"name": "s", "address": "a:1", "options": v}]),
+        "haproxy.backends[0].servers[0].options",
+    ),
+    "Backend.name": (
+        "kubernetes-master-nodes",
+        lambda v: {
+            "haproxy": {
+                "backends": [{"name": v, "servers": servers("a:1")}],
+                "frontends": [{"name": "f", "port": 80, "backend": v.strip()}],
+            }
+        },
+        "haproxy.backends[0].name",
+    ),
+    "Backend.checkPath": (
+        "/healthz",
+        lambda v: {
+            "haproxy": {
+                "frontends": [{"name": "f", "port": 80, "mode": "http", "backend": "b"}],
+                "backends": [{"name": "b", "mode": "http", "checkPath": v, "servers": servers("a:1")}],
+            }
+        },
+        "haproxy.backends[0].checkPath",
+    ),
+    "Frontend.name": (
+        "web",
+        lambda v: {"haproxy": {"frontends": [{"name": v, "port": 80, "backend": "kubernetes-master-nodes"}]}},
+        "haproxy.frontends[0].name",
+    ),
+    "Frontend.backend": (
+        "kubernetes-master-nodes",
+        lambda v: {"haproxy": {"frontends": [{"name": "f", "port": 80, "backend": v}]}},
+        "haproxy.frontends[0].backend",
+    ),
+    "StatsSettings.user": ("admin", lambda v: {"haproxy": {"stats": {"user": v}}}, "haproxy.stats.user"),
+    "StatsSettings.uri": ("/stats", lambda v: {"haproxy": {"stats": {"uri": v}}}, "haproxy.stats.uri"),
+    "StatsSettings.refresh": ("10s", lambda v: {"haproxy": {"stats": {"refresh": v}}}, "haproxy.stats.refresh"),
+    "TimeoutSettings.connect": ("5s", lambda v: {"haproxy": {"timeouts": {"connect": v}}}, "haproxy.timeouts.connect"),
+    "TimeoutSettings.client": ("50s", lambda v: {"haproxy": {"timeouts": {"client": v}}}, "haproxy.timeouts.client"),
+    "TimeoutSettings.server": ("50s", lambda v: {"haproxy": {"timeouts": {"server": v}}}, "haproxy.timeouts.server"),
+    "TimeoutSettings.check": ("5s", lambda v: {"haproxy": {"timeouts": {"check": v}}}, "haproxy.timeouts.check"),
+    "CloudInitSettings.timezone": ("Europe/Berlin", lambda v: {"cloudInit": {"timezone": v}}, "cloudInit.timezone"),
+    "CloudInitSettings.locale": ("en_US.UTF-8", lambda v: {"cloudInit": {"locale": v}}, "cloudInit.locale"),
+    "CloudInitSettings.extraPackages": (
+        "fence-agents",
+        lambda v: {"cloudInit": {"extraPackages": [v]}},
+        "cloudInit.extraPackages[0]",
+    ),
+    # Text checked outside the model: server addresses (host and port) and agent parameter names.
+    "server address": (
+        "web1.example:8080",
+        lambda v: _backend(servers=[{"name": "s", "address": v}]),
+        "haproxy.backends[0].servers[0].address",
+    ),
+    "agent parameter name": ("plug", lambda v: _fence(params={v: "x"}), "cluster.fencing[0].params"),
+}
+
+
+def _full_match_fields() -> set[str]:
+    """Every `Model.alias` whose type carries a FullMatch rule, anywhere in the settings model."""
+    found: set[str] = set()
+    models: list[type[BaseModel]] = [Settings]
+    seen: set[type[BaseModel]] = set()
+
+    def walk(annotation: Any, where: str) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            models.append(annotation)
+        for arg in get_args(annotation):
+            if isinstance(arg, FullMatch):
+                found.add(where)
+            else:
+                walk(arg, where)
+
+    while models:
+        model = models.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            where = f"{model.__name__}.{field.alias or name}"
+            if any(isinstance(m, FullMatch) for m in field.metadata):
+                found.add(where)
+            walk(field.annotation, where)
+    return found
+
+
+def test_the_trailing_newline_table_lists_every_text_rule_of_the_model() -> None:
+    assert _full_match_fields() <= set(TEXT_RULES), _full_match_fields() - set(TEXT_RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(TEXT_RULES))
+def test_every_text_rule_takes_its_value_and_refuses_it_with_a_trailing_newline(rule: str) -> None:
+    valid, patch_for, key = TEXT_RULES[rule]
+    load_settings(with_(patch_for(valid)))
+    for bad in (valid + "\n", valid + "\r\n", "\n" + valid):
+        with pytest.raises(SettingsError) as err:
+            load_settings(with_(patch_for(bad)))
+        assert any(line.startswith(f"ha-lb:{key}") for line in err.value.problems), (bad, err.value.problems)
+        assert "pattern" not in str(err.value) and "[a-z" not in str(err.value).lower()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "qemu:///system",
+        "qemu:///session",
+        "qemu+unix:///system",
+        "qemu+ssh://root@h1/system",
+        "qemu+ssh://h1.example.org/system?keyfile=/root/.ssh/id_ed25519&no_verify=1",
+        "qemu+tls://h1/system",
+        "qemu+tcp://10.0.0.2/session",
+    ],
+)
+def test_libvirt_uris_the_provider_opens_are_taken(uri: str) -> None:
+    assert load_settings(with_({"libvirt": {"uri": uri}})).libvirt.uri == uri
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["qemu+ssh://root@h1:2222/system", "qemu+tcp://h1:16509/system", "qemu+ssh://h1:/system"],
+)
+def test_a_libvirt_uri_with_a_port_is_refused_with_the_reason_and_the_way_around(uri: str) -> None:
+    for patch, key in (
+        ({"libvirt": {"uri": uri}}, "ha-lb:libvirt.uri"),
+        (_nodes_list(hostUri=uri), "ha-lb:nodes.list[0].hostUri"),
+    ):
+        with pytest.raises(SettingsError) as err:
+            load_settings(with_(patch))
+        (problem,) = err.value.problems
+        assert problem.startswith(f"{key}: ") and "has a port" in problem
+        assert "terraform-provider-libvirt 0.8.1" in problem and "port 22" in problem
+
+
+@pytest.mark.parametrize(
+    "uri", ["qemu+ssh:///system", "qemu://h1/", "qemu:///root", "lxc:///system", "qemu+libssh2://h/system", "http://h"]
+)
+def test_a_libvirt_uri_of_another_shape_is_refused(uri: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(with_({"libvirt": {"uri": uri}}))
+    assert err.value.problems[0].startswith("ha-lb:libvirt.uri: ") and "qemu+ssh://user@host/system" in str(err.value)
+
+
+def test_a_prefix_ending_in_a_dash_makes_valid_names() -> None:
+    assert [n.name for n in load_settings(with_({"nodes": {"namePrefix": "lb-"}})).node_list] == ["lb-1", "lb-2"]
+
+
+def test_a_prefix_that_makes_names_longer_than_63_characters_is_named_with_the_longest_name() -> None:
+    prefix = "n" * 62
+    assert len(load_settings(with_({"nodes": {"namePrefix": prefix, "count": 9}})).node_list) == 9
+    with pytest.raises(SettingsError) as err:
+        load_settings(with_({"nodes": {"namePrefix": prefix, "count": 10}}))
+    assert err.value.problems == [
+        f"ha-lb:nodes.namePrefix: makes node names like '{prefix}10' (64 characters), but a host name has at most 63: "
+        "shorten the prefix to 61 characters or fewer"
+    ]
+
+
+@pytest.mark.parametrize("netmask,ok", [(24, True), (28, True), (32, True), (23, False), (8, False)])
+def test_the_vip_netmask_may_be_narrower_than_the_network_but_not_wider(netmask: int, ok: bool) -> None:
+    raw = with_({"vip": {"netmask": netmask}})
+    if ok:
+        assert load_settings(raw).vip_prefix == netmask
+        return
+    with pytest.raises(SettingsError) as err:
+        load_settings(raw)
+    (problem,) = err.value.problems
+    assert (
+        problem.startswith("ha-lb:vip.netmask: ") and "wider than network.cidr" in problem and "24 or more" in problem
+    )
+
+
+@pytest.mark.parametrize("zero", ["0", "0s", "0ms", "00min"])
+@pytest.mark.parametrize("field", ["interval", "timeout"])
+def test_a_monitor_of_zero_is_refused(zero: str, field: str) -> None:
+    monitor = {"interval": "10s", "timeout": "20s", field: zero}
+    with pytest.raises(SettingsError) as err:
+        load_settings(with_({"cluster": {"vipMonitor": monitor}}))
+    (problem,) = err.value.problems
+    assert problem.startswith(f"ha-lb:cluster.vipMonitor.{field}: ") and "above zero" in problem
+
+
+def test_ssh_public_key_is_gone_and_refused_as_unknown() -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(with_({"ssh": {"publicKey": "ssh-ed25519 AAAAC3Nza x"}}))
+    assert err.value.problems == [
+        "ha-lb:ssh.publicKey: unknown key: remove it or check its spelling against the README's config reference"
+    ]
+
+
+GOOD_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nQUJDRA==\n-----END OPENSSH PRIVATE KEY-----\n"
+)
+GOOD_SECRETS = {"haclusterPassword": "Correct horse 9!", "statsPassword": "Stats-Pw_0k", "sshPrivateKey": GOOD_KEY}
+
+
+def test_good_secrets_pass() -> None:
+    assert check_secrets(GOOD_SECRETS) == []
+    assert check_secrets({"sshPrivateKey": GOOD_KEY.rstrip("\n")}) == []
+    assert check_secrets({"sshPrivateKey": GOOD_KEY.replace("OPENSSH", "EC")}) == []
+    assert check_secrets({}) == []
+
+
+BAD_SECRETS = [
+    ("haclusterPassword", ""),
+    ("haclusterPassword", "Sh0rt!"),
+    ("haclusterPassword", "x" * 129),
+    ("haclusterPassword", "Hacluster-Pw1\n"),
+    ("haclusterPassword", "Hacluster-Pw1\nroot:owned"),
+    ("haclusterPassword", "Hacluster\rPw1"),
+    ("haclusterPassword", "Hacluster\tPw1"),
+    ("haclusterPassword", "Hacluster\x00Pw1"),
+    ("haclusterPassword", "Häcluster-Pw1"),
+    ("statsPassword", ""),
+    ("statsPassword", "Stats-Pw_0k\n"),
+    ("statsPassword", "Stats-Pw\n0k"),
+    ("statsPassword", "Stats Pw 0k"),
+    ("statsPassword", "Stats#Pw$0k"),
+    ("sshPrivateKey", ""),
+    ("sshPrivateKey", "not a key at all"),
+    ("sshPrivateKey", GOOD_KEY + "root:x:0:0\n"),
+    ("sshPrivateKey", GOOD_KEY.replace("\n", "\r\n")),
+    ("sshPrivateKey", GOOD_KEY.replace("QUJDRA==\n", "QUJDRA==\n\n")),
+    ("sshPrivateKey", GOOD_KEY.replace("QUJDRA==", "QUJD RA==")),
+    ("sshPrivateKey", GOOD_KEY.replace("END OPENSSH", "END RSA")),
+    ("sshPrivateKey", "\n" + GOOD_KEY),
+    ("sshPrivateKey", GOOD_KEY + "\n"),
+    ("sshPrivateKey", "-----BEGIN OPENSSH PRIVATE KEY-----\n-----END OPENSSH PRIVATE KEY-----\n"),
+]
+
+
+@pytest.mark.parametrize("key,value", BAD_SECRETS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(BAD_SECRETS)])
+def test_bad_secrets_are_refused_naming_the_key_and_never_the_value(key: str, value: str) -> None:
+    (problem,) = check_secrets({**GOOD_SECRETS, key: value})
+    assert problem.startswith(f"ha-lb:{key}: ") and "pulumi config set --secret" in problem
+    assert not value or value.strip() not in problem

@@ -404,14 +404,24 @@ class Node:
 
 
 class Settings(Model):
+    """Everything a stack sets, one config key of the project's namespace per field (`ha-lb:vip`, ...)."""
+
     libvirt: LibvirtSettings = LibvirtSettings()
+    """Hypervisor connection, storage pool, base image and the network node NICs attach to."""
     nodes: NodesSettings = NodesSettings()
+    """Counted nodes (count, namePrefix) or an explicit list, and their size."""
     network: NetworkSettings = NetworkSettings()
+    """The node network: CIDR, gateway, DNS, first address, NIC name and DNS domain."""
     vip: VipSettings
+    """The floating IP. Required."""
     cluster: ClusterSettings = ClusterSettings()
+    """Corosync and Pacemaker: failover profile, monitors, quorum policy, fencing, placement."""
     ssh: SshSettings = SshSettings()
+    """The admin user Pulumi connects as, and the keys it accepts."""
     haproxy: HaproxySettings = HaproxySettings()
+    """Frontends bound to the VIP, backends, timeouts and the stats page."""
     cloud_init: CloudInitSettings = CloudInitSettings()
+    """First boot: time zone, locale, package update/upgrade, extra packages."""
 
     model_config = ConfigDict(ignored_types=(cached_property,))
 

@@ -198,7 +198,7 @@ class LibvirtSettings(Model):
     pool: LibvirtName = "default"
     """Storage pool for the base image, node disks and cloud-init ISOs."""
     base_image: OneLine = "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2"
-    """Debian 12 qcow2 image: a path on the hypervisor or a URL."""
+    """Debian 12 qcow2 image: a URL, or a path on the machine running Pulumi (the provider uploads it)."""
     network: LibvirtNetwork = LibvirtNetwork()
 
 

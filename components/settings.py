@@ -33,6 +33,8 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 
 PROJECT = "ha-lb"
+# Corosync and Pacemaker clusters are supported up to 32 nodes; a bound also keeps a typo from listing millions.
+MAX_NODES = 32
 
 # Config keys of the project's namespace (`ha-lb:<key>` in a stack file) that hold settings.
 SETTINGS_KEYS = ("libvirt", "nodes", "network", "vip", "cluster", "ssh", "haproxy", "cloudInit")
@@ -45,7 +47,9 @@ DOMAIN = rf"{HOSTNAME}(\.{HOSTNAME})*"
 NAME_PREFIX = r"[a-z0-9][a-z0-9-]{0,61}"
 IFNAME = r"[A-Za-z0-9_.-]{1,15}"
 MAC = r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}"
-SSH_PUBLIC_KEY = r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}( [ -~]*)?"
+SSH_PUBLIC_KEY = (
+    r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}( [^\x00-\x1f\x7f]*)?"
+)
 IDENT = r"[A-Za-z][A-Za-z0-9_.-]*"  # Pacemaker ids and HAProxy proxy names
 LIBVIRT_NAME = r"[A-Za-z0-9_.+-]+"
 ONE_LINE = r"[^\x00-\x1f\x7f]+"  # no control character: no line break, tab or NUL
@@ -217,7 +221,7 @@ class NodeSpec(Model):
 
 
 class NodesSettings(Model):
-    count: Int = 2
+    count: Int = Field(default=2, le=MAX_NODES)
     """Node count when no explicit list is given: names `<namePrefix>1..N`, consecutive addresses."""
     name_prefix: Annotated[
         str, FullMatch(NAME_PREFIX, "a host name prefix: a-z or 0-9, then up to 61 of a-z, 0-9 and -")
@@ -226,7 +230,7 @@ class NodesSettings(Model):
     vcpu: Int = Field(default=2, ge=1)
     memory_mib: Int = Field(default=1024, ge=512)
     disk_gib: Int = Field(default=10, ge=4)
-    list_: list[NodeSpec] | None = Field(default=None, alias="list")
+    list_: list[NodeSpec] | None = Field(default=None, alias="list", max_length=MAX_NODES)
     """Explicit nodes; overrides count and namePrefix."""
 
 
@@ -541,6 +545,8 @@ def _words(e: ErrorDetails) -> str:
         return f"must be {ctx['ge']} or more"
     if kind == "less_than_equal":
         return f"must be {ctx['le']} or less"
+    if kind == "too_long":
+        return f"{ctx['actual_length']} items: list at most {ctx['max_length']}"
     if "pattern" in kind:  # no field uses pydantic's patterns (FullMatch words its refusals); kept as a safety net
         return "has a character or form this key does not take: see the README's config reference"
     return str(e["msg"])
@@ -675,7 +681,7 @@ def _check_node_count(s: Settings) -> list[str]:
             f"{k}nodes.count: {n.count} consecutive addresses from {first} do not fit in {net}: "
             "lower the count, move network.firstAddress, or widen network.cidr"
         ]
-    longest = counted_names(n)[-1]
+    longest = f"{n.name_prefix}{n.count}"
     if not re.fullmatch(HOSTNAME, longest):
         return [
             f"{k}nodes.namePrefix: makes node names like {longest!r} ({len(longest)} characters), but a host name "

@@ -119,6 +119,15 @@ CASES = [
     # Names of nodes.
     Case("name-prefix-makes-64-chars", {"nodes": {"namePrefix": "n" * 62, "count": 10}}, "nodes.namePrefix"),
     Case("name-prefix-upper-case", {"nodes": {"namePrefix": "LB"}}, "nodes.namePrefix"),
+    Case("count-over-32", {"network": {"cidr": "10.0.0.0/8"}, "nodes": {"count": 10**9}}, "nodes.count"),
+    Case(
+        "node-list-over-32",
+        {
+            "network": {"cidr": "10.0.0.0/16"},
+            "nodes": {"list": [{"name": f"n{i}", "address": f"10.0.1.{i + 1}"} for i in range(33)]},
+        },
+        "nodes.list",
+    ),
     Case("name-prefix-trailing-newline", {"nodes": {"namePrefix": "lb\n"}}, "nodes.namePrefix"),
     Case("node-name-trailing-newline", {"nodes": nodes({"name": "a\n"}, {})}, "nodes.list[0].name"),
     Case("duplicate-node-names", {"nodes": nodes({"name": "a"}, {"name": "a"})}, "nodes.list[1].name"),

@@ -98,7 +98,16 @@ BAD = [
     ("vip-missing", {"vip": None}, ["ha-lb:vip"]),
     ("one-node", {"nodes": {"count": 1}}, ["ha-lb:nodes.count", "set 2 or more"]),
     ("one-listed-node", {"nodes": {"list": [{"name": "a", "address": "10.0.0.5"}]}}, ["ha-lb:nodes.list", "2 or more"]),
-    ("count-overflows", {"nodes": {"count": 300}}, ["ha-lb:nodes.count", "do not fit"]),
+    (
+        "count-overflows",
+        {"network": {"cidr": "10.0.0.0/28"}, "vip": {"address": "10.0.0.2"}, "nodes": {"count": 5}},
+        ["ha-lb:nodes.count", "do not fit"],
+    ),
+    (
+        "count-over-32",
+        {"network": {"cidr": "10.0.0.0/16"}, "nodes": {"count": 33}},
+        ["ha-lb:nodes.count", "32 or less"],
+    ),
     (
         "dup-names",
         {"nodes": {"list": [{"name": "a", "address": "10.0.0.5"}, {"name": "a", "address": "10.0.0.6"}]}},

@@ -118,9 +118,9 @@ class FullMatch:
 def _libvirt_uri_hint(value: str) -> str | None:
     if _LIBVIRT_URI_WITH_PORT.fullmatch(value):
         return (
-            f"{_shown(value)} has a port: terraform-provider-libvirt 0.8.1 dials host:port as a host name and fails "
-            "(and ignores Port in ~/.ssh/config); drop the port and reach the hypervisor's sshd on port 22 "
-            "(with a Host alias in ~/.ssh/config naming the host, or a forward to 22)"
+            f"{_shown(value)} has a port: terraform-provider-libvirt 0.8.1 dials host:port as a host name and fails, "
+            "and ignores Port in ~/.ssh/config; drop the port and have the hypervisor's sshd answer on port 22 "
+            "(listening there, or with port 22 forwarded to it)"
         )
     return None
 

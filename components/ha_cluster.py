@@ -23,6 +23,8 @@ class HaClusterArgs:
     nodes: dict[str, ClusterNode]
     """The VMs by node name."""
     ssh_private_key: pulumi.Output[str]
+    host_keys: dict[str, pulumi.Output[str]]
+    """Each node's SSH host public key: the only key its connection accepts."""
     hacluster_password: pulumi.Output[str]
     haproxy_cfg: pulumi.Output[str]
     """Rendered haproxy.cfg (secret: it holds the stats password)."""
@@ -43,7 +45,10 @@ class HaCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: HaClusterArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("ha-lb:cluster:HaCluster", name, None, opts)
         s = args.settings
-        targets = {n.name: SshTarget(str(n.address), s.ssh.user, s.ssh.port, args.ssh_private_key) for n in s.node_list}
+        targets = {
+            n.name: SshTarget(str(n.address), s.ssh.user, s.ssh.port, args.ssh_private_key, args.host_keys[n.name])
+            for n in s.node_list
+        }
         stdin = {Stdin.HACLUSTER_PASSWORD: args.hacluster_password, Stdin.HAPROXY_CFG: args.haproxy_cfg}
         self.steps = {}
         for step in args.plan.steps:

@@ -24,6 +24,8 @@ class SshTarget:
     user: str
     port: int
     private_key: pulumi.Output[str]
+    host_key: pulumi.Output[str]
+    """The node's SSH host public key: a machine answering with another key is refused (and dialled again)."""
 
     def connection(self) -> remote.ConnectionArgs:
         return remote.ConnectionArgs(
@@ -31,6 +33,7 @@ class SshTarget:
             port=self.port,
             user=self.user,
             private_key=self.private_key,
+            host_key=self.host_key,
             dial_error_limit=DIAL_ERROR_LIMIT,
             per_dial_timeout=PER_DIAL_TIMEOUT_S,
         )

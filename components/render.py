@@ -6,10 +6,12 @@ no change.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import jinja2
 
+from .host_keys import HostKey
 from .settings import Node, Settings, stats_password_problem
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -45,8 +47,9 @@ def node_packages(s: Settings) -> list[str]:
     return [*BASE_PACKAGES, *extra, *(p for p in s.cloud_init.extra_packages if p not in BASE_PACKAGES)]
 
 
-def render_user_data(s: Settings, node: Node, admin_public_key: str) -> str:
-    """cloud-init user-data: admin user and keys, packages, /etc/hosts, optional SSH CA, cluster services off."""
+def render_user_data(s: Settings, node: Node, admin_public_key: str, host_key: HostKey) -> str:
+    """cloud-init user-data: admin user and keys, the node's SSH host key, packages, /etc/hosts, optional SSH CA,
+    cluster services off."""
     keys = [admin_public_key.strip(), *(k.strip() for k in s.ssh.authorized_keys)]
     return _env.get_template("user-data.yaml.j2").render(
         node=node,
@@ -60,6 +63,7 @@ def render_user_data(s: Settings, node: Node, admin_public_key: str) -> str:
         package_upgrade=s.cloud_init.package_upgrade,
         packages=node_packages(s),
         ssh_ca_public_key=s.ssh.ca_public_key.strip() if s.ssh.ca_public_key else None,
+        host_key=host_key,
     )
 
 
@@ -104,4 +108,9 @@ def render_haproxy_cfg(s: Settings, stats_password: str) -> str:
         backends=h.backends,
         stats=h.stats,
         stats_password=stats_password,
+        resolvers=any(not _is_address(srv.address.rpartition(":")[0]) for b in h.backends for srv in b.servers),
     )
+
+
+def _is_address(host: str) -> bool:
+    return re.fullmatch(r"[0-9.]+", host) is not None

@@ -7,6 +7,7 @@ from typing import Any
 import pulumi
 
 from .ha_cluster import HaCluster, HaClusterArgs
+from .host_keys import HostKey, NodeHostKeys
 from .hypervisors import Hypervisors, HypervisorsArgs
 from .plan import build_plan
 from .render import render_haproxy_cfg, render_meta_data, render_network_config, render_user_data
@@ -19,9 +20,13 @@ def build_stack(s: Settings, secret_args: ClusterSecretsArgs) -> dict[str, Any]:
     """Declare every resource; return the stack outputs."""
     secrets = ClusterSecrets("secrets", secret_args)
     hosts = Hypervisors("hypervisors", HypervisorsArgs(settings=s))
+    host_keys = NodeHostKeys("host-keys", [n.name for n in s.node_list])
 
     def user_data(node: Node) -> pulumi.Output[str]:
-        return secrets.ssh_public_key.apply(lambda key: render_user_data(s, node, key))
+        # Secret: it carries the node's host private key.
+        return pulumi.Output.all(
+            secrets.ssh_public_key, host_keys.private_keys[node.name], host_keys.public_keys[node.name]
+        ).apply(lambda a: render_user_data(s, node, a[0], HostKey(a[1], a[2])))
 
     nodes = {
         n.name: ClusterNode(
@@ -48,6 +53,7 @@ def build_stack(s: Settings, secret_args: ClusterSecretsArgs) -> dict[str, Any]:
             plan=build_plan(s),
             nodes=nodes,
             ssh_private_key=secrets.ssh_private_key,
+            host_keys=host_keys.public_keys,
             hacluster_password=secrets.hacluster_password,
             haproxy_cfg=secrets.stats_password.apply(lambda pw: render_haproxy_cfg(s, pw)),
         ),

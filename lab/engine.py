@@ -223,6 +223,7 @@ class Lab:
             private_key=conn["privateKey"],
             dial_error_limit=int(conn.get("dialErrorLimit", 10)),
             per_dial_timeout=int(conn.get("perDialTimeout", 15)),
+            host_key=conn.get("hostKey"),
         )
 
     def apply(self, config: dict[str, Any], rerun: bool = False) -> tuple[dict[str, Any], Optional[BaseException]]:

@@ -22,6 +22,8 @@ class Connection:
     private_key: str
     dial_error_limit: int = 10
     per_dial_timeout: int = 15
+    host_key: str | None = None
+    """The only host key accepted (`ssh-ed25519 AAAA...`), as pulumi-command's `host_key`; None accepts any."""
 
 
 class Ssh:
@@ -43,6 +45,29 @@ class Ssh:
             os.replace(tmp, path)
         return path
 
+    def host_key_options(self, conn: Connection) -> list[str]:
+        """Pin the host key as pulumi-command does (that key, that algorithm only); no pin: accept any."""
+        if conn.host_key is None:
+            return ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        host = conn.host if conn.port == 22 else f"[{conn.host}]:{conn.port}"
+        entry = f"{host} {conn.host_key.strip()}\n"
+        known = self.key_dir / f"known-{hashlib.sha256(entry.encode()).hexdigest()[:12]}"
+        if not known.exists():
+            self.key_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.key_dir)
+            with os.fdopen(fd, "w") as f:
+                f.write(entry)
+            os.replace(tmp, known)
+        algorithm = conn.host_key.split()[0]
+        return [
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            f"HostKeyAlgorithms={algorithm}",
+        ]
+
     def argv(self, conn: Connection, command: str, connect_timeout: int | None = None) -> list[str]:
         return in_netns(
             self.netns,
@@ -54,10 +79,7 @@ class Ssh:
                 str(self.key_file(conn.private_key)),
                 "-p",
                 str(conn.port),
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
+                *self.host_key_options(conn),
                 "-o",
                 "BatchMode=yes",
                 "-o",

@@ -5,8 +5,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.harness import ProgramMocks, ProgramRun, is_secret, run_program, stack_config, unwrap
+from tests.harness import (
+    MOCK_PRIVATE_KEY,
+    MOCK_PUBLIC_KEY,
+    ProgramMocks,
+    ProgramRun,
+    is_secret,
+    run_program,
+    stack_config,
+    unwrap,
+)
 
 COMMAND = "command:remote:Command"
 BASE: dict[str, Any] = {
@@ -88,6 +98,24 @@ def test_connections_aim_at_each_steps_node() -> None:
         assert conn["dialErrorLimit"] >= 60
 
 
+def test_every_connection_pins_its_nodes_host_key_which_only_that_nodes_user_data_carries() -> None:
+    r = run(3)
+    keys = {
+        x.name.removeprefix("host-keys-"): x
+        for x in r.of_type("tls:index/privateKey:PrivateKey")
+        if x.name.startswith("host-keys-")
+    }
+    assert set(keys) == {"lb1", "lb2", "lb3"} and all(k.inputs["algorithm"] == "ED25519" for k in keys.values())
+    for name, reg in commands(r).items():
+        conn = unwrap(reg.inputs["connection"])
+        assert conn["hostKey"] == MOCK_PUBLIC_KEY.strip(), name
+    for node in ("lb1", "lb2", "lb3"):
+        user_data = r.named(f"{node}-cloudinit").inputs["userData"]
+        assert is_secret(user_data), "it carries the host private key"
+        ssh_keys = yaml.safe_load(unwrap(user_data))["ssh_keys"]
+        assert ssh_keys == {"ed25519_private": MOCK_PRIVATE_KEY, "ed25519_public": MOCK_PUBLIC_KEY.strip()}
+
+
 def test_steps_are_replaced_delete_first_and_die_with_their_vm() -> None:
     r = run()
     for name, reg in commands(r).items():
@@ -132,7 +160,8 @@ def test_secrets_set_in_config_are_used_instead_of_generated() -> None:
     assert r.error is None, r.error
     random = [x.name for x in r.of_type("random:index/randomPassword:RandomPassword")]
     assert random == ["secrets-stats-password"]
-    assert not r.of_type("tls:index/privateKey:PrivateKey")
+    # Only the nodes' host keys are generated: the admin key was given.
+    assert [x.name for x in r.of_type("tls:index/privateKey:PrivateKey")] == ["host-keys-lb1", "host-keys-lb2"]
     assert unwrap(r.outputs["haclusterPassword"]) == "given-Hacluster-1" and is_secret(r.outputs["haclusterPassword"])
     seed = unwrap(r.named("lb1-cloudinit").inputs["userData"])
     assert "Derived" in seed  # public half derived from the given private key

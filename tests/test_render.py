@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.host_keys import HostKey
 from components.render import (
     check_stats_password,
     node_packages,
@@ -21,6 +22,10 @@ from tests.harness import stack_config
 
 GOLDEN = Path(__file__).parent / "golden"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGoldenGoldenGoldenGoldenGoldenGoldenGold golden"
+HOST_KEY = HostKey(
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nR29sZGVuLWhvc3Qta2V5\n-----END OPENSSH PRIVATE KEY-----\n",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostHostHostHostHostHostHostHostHostHostHost",
+)
 
 
 def settings_of(stack: Path) -> Settings:
@@ -31,7 +36,7 @@ def settings_of(stack: Path) -> Settings:
 def rendered(s: Settings) -> dict[str, str]:
     node = s.first_node
     return {
-        "user-data": render_user_data(s, node, KEY),
+        "user-data": render_user_data(s, node, KEY, HOST_KEY),
         "meta-data": render_meta_data(s, node),
         "network-config": render_network_config(s, node),
         "haproxy.cfg": render_haproxy_cfg(s, "golden-stats-pw"),
@@ -56,7 +61,7 @@ def test_rendering_is_deterministic(example_stack: Path) -> None:
 
 def test_user_data_shape(example_stack: Path) -> None:
     s = settings_of(example_stack)
-    text = render_user_data(s, s.first_node, KEY)
+    text = render_user_data(s, s.first_node, KEY, HOST_KEY)
     assert text.startswith("#cloud-config\n")
     doc: dict[str, Any] = yaml.safe_load(text)
     (user,) = doc["users"]
@@ -75,7 +80,7 @@ def test_first_boot_leaves_the_cluster_services_to_pacemaker(tmp_path: Path, ena
     # The runcmd lines themselves, run with a systemctl that records its calls and reports every unit as the
     # package installed it (enabled) or as a prepared image holds it (disabled, stopped).
     s = settings_of(Path("Pulumi.dev.yaml"))
-    runcmd = yaml.safe_load(render_user_data(s, s.first_node, KEY))["runcmd"]
+    runcmd = yaml.safe_load(render_user_data(s, s.first_node, KEY, HOST_KEY))["runcmd"]
     calls = tmp_path / "calls"
     fake = tmp_path / "systemctl"
     verdict = "exit 0" if enabled else 'case "$*" in *pcsd*) exit 0;; *is-*) exit 1;; esac'
@@ -103,7 +108,7 @@ def test_network_config_is_static_and_matched_by_mac(example_stack: Path) -> Non
 def test_ssh_ca_is_trusted_when_given() -> None:
     ca = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICaCaCaCaCaCaCaCaCaCaCaCaCaCaCaCaCaCaCaCaCa ca@example"
     s = load_settings({"vip": {"address": "192.168.122.100"}, "ssh": {"caPublicKey": ca}})
-    doc = yaml.safe_load(render_user_data(s, s.first_node, KEY))
+    doc = yaml.safe_load(render_user_data(s, s.first_node, KEY, HOST_KEY))
     files = {f["path"]: f["content"] for f in doc["write_files"]}
     assert files["/etc/ssh/ha-lb-user-ca.pub"].strip() == ca
     assert "TrustedUserCAKeys /etc/ssh/ha-lb-user-ca.pub" in files["/etc/ssh/sshd_config.d/50-ha-lb-user-ca.conf"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from components.host_keys import HostKey
 from components.plan import (
     COROSYNC_CONF,
     HAPROXY_ID,
@@ -31,6 +32,10 @@ from .runner import Runner, run
 # Placeholders: the offline checks need the shape of the secrets, never their values.
 PLACEHOLDER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIVerifyVerifyVerifyVerifyVerifyVerifyVer verify"
 PLACEHOLDER_STATS_PASSWORD = "Verify-Only-Stats-0"
+PLACEHOLDER_HOST_KEY = HostKey(
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nVmVyaWZ5LW9ubHk=\n-----END OPENSSH PRIVATE KEY-----\n",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIVerifyHostVerifyHostVerifyHostVerifyHostVe",
+)
 TEST_NET = "192.0.2."  # RFC 5737 documentation range: names resolve there, nothing is ever sent
 
 
@@ -47,7 +52,7 @@ class NodeFiles:
 def render_first_node(s: Settings) -> NodeFiles:
     node = s.first_node
     return NodeFiles(
-        user_data=render_user_data(s, node, PLACEHOLDER_KEY),
+        user_data=render_user_data(s, node, PLACEHOLDER_KEY, PLACEHOLDER_HOST_KEY),
         meta_data=render_meta_data(s, node),
         network_config=render_network_config(s, node),
         haproxy_cfg=render_haproxy_cfg(s, PLACEHOLDER_STATS_PASSWORD),

@@ -127,3 +127,13 @@ def test_stats_password_that_haproxy_cannot_take_is_refused_without_showing_it(b
     with pytest.raises(ValueError) as err:
         check_stats_password(bad)
     assert "ha-lb:statsPassword" in str(err.value) and bad not in str(err.value)
+
+
+def test_backend_names_are_resolved_again_while_haproxy_runs_and_addresses_need_no_resolver(
+    example_stack: Path,
+) -> None:
+    s = settings_of(example_stack)
+    cfg = render_haproxy_cfg(s, "golden-stats-pw")
+    named = any(not srv.address[0].isdigit() for b in s.haproxy.backends for srv in b.servers)
+    assert ("resolvers node-dns" in cfg and "parse-resolv-conf" in cfg) == named
+    assert ("init-addr last,libc,none resolvers node-dns" in cfg) == named

@@ -335,9 +335,15 @@ def check_haproxy(report: Report, s: Settings, cfg: str, runner: Runner, work: P
     hosts += [f"{TEST_NET}{10 + i} {name}" for i, name in enumerate(names) if not re.fullmatch(r"[0-9.]+", name)]
     (work / "hosts").write_text("\n".join(hosts) + "\n")
     (work / "haproxy.cfg").write_text(cfg)
-    # A private network namespace, and backend names from a test hosts file: nothing resolves or connects outside.
-    inner = 'mount --bind "$1" /etc/hosts && exec haproxy -c -dW -f "$2"'
-    done = runner(["unshare", "-n", "-m", "sh", "-c", inner, "sh", str(work / "hosts"), str(work / "haproxy.cfg")])
+    # A private network namespace, backend names from a test hosts file and a resolver on its loopback (HAProxy
+    # connects its resolvers' sockets while checking, and sends nothing): nothing resolves or connects outside.
+    (work / "resolv.conf").write_text("nameserver 127.0.0.1\n")
+    inner = (
+        'ip link set lo up && mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf '
+        '&& exec haproxy -c -dW -f "$3"'
+    )
+    files = [str(work / f) for f in ("hosts", "resolv.conf", "haproxy.cfg")]
+    done = runner(["unshare", "-n", "-m", "sh", "-c", inner, "sh", *files])
     problems = [ln for ln in (done.stdout + done.stderr).splitlines() if "[ALERT]" in ln or "[WARNING]" in ln]
     lines = cfg.splitlines()
     for i, problem in enumerate(problems):

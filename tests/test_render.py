@@ -1,7 +1,6 @@
 """Rendered node files: valid YAML of the right shape, deterministic, and equal to the reviewed golden files."""
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -72,27 +71,8 @@ def test_user_data_shape(example_stack: Path) -> None:
     hosts = next(f for f in doc["write_files"] if f["path"] == "/etc/hosts")["content"]
     for n in s.node_list:
         assert f"{n.address} {n.fqdn} {n.name}" in hosts
-    assert ["rm", "-f", "/etc/corosync/corosync.conf"] in doc["runcmd"]
-
-
-@pytest.mark.parametrize("enabled", [True, False], ids=["as-installed", "image-has-them-disabled"])
-def test_first_boot_leaves_the_cluster_services_to_pacemaker(tmp_path: Path, enabled: bool) -> None:
-    # The runcmd lines themselves, run with a systemctl that records its calls and reports every unit as the
-    # package installed it (enabled) or as a prepared image holds it (disabled, stopped).
-    s = settings_of(Path("Pulumi.dev.yaml"))
-    runcmd = yaml.safe_load(render_user_data(s, s.first_node, KEY, HOST_KEY))["runcmd"]
-    calls = tmp_path / "calls"
-    fake = tmp_path / "systemctl"
-    verdict = "exit 0" if enabled else 'case "$*" in *pcsd*) exit 0;; *is-*) exit 1;; esac'
-    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n{verdict}\n')
-    fake.chmod(0o755)
-    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
-    for argv in runcmd:
-        if argv[0] == "sh":
-            subprocess.run(argv, env=env, check=True)
-    made = [c for c in calls.read_text().splitlines() if "is-" not in c]
-    disabled = [f"disable --now {u}.service" for u in ("haproxy", "pacemaker", "corosync")]
-    assert made == (disabled if enabled else []) + ["start pcsd.service"]
+    # What the first boot does with them is tested by running it: tests/test_lab_first_boot.py.
+    assert doc["bootcmd"] and doc["runcmd"]
 
 
 def test_network_config_is_static_and_matched_by_mac(example_stack: Path) -> None:

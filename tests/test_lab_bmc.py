@@ -10,6 +10,7 @@ and removes, whatever happens.
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ case "$2" in on|off) echo "$2" > "$1"; echo "$2" >> "$1.log";; esac
 cat "$1" 2>/dev/null || echo off
 """
 BMC_ADDRESS = "10.77.0.201"
+BMC_ADDRESS_LAB = "192.168.100.201"
 PASSWORD = "s3cret-fence"
 
 
@@ -96,7 +98,9 @@ def ipmitool(net: Net, password: str, *command: str) -> subprocess.CompletedProc
     return net.client_run(argv, env={"IPMI_PASSWORD": password})
 
 
-def fence(net: Net, tmp_path: Path, action: str, password: str = PASSWORD) -> tuple[int, str, float]:
+def fence(
+    net: Net, tmp_path: Path, action: str, password: str = PASSWORD, address: str = BMC_ADDRESS
+) -> tuple[int, str, float]:
     """fence_ipmilan as Pacemaker runs it, the password from a script; (exit code, output, seconds)."""
     pw = tmp_path / f"pw-{abs(hash(password))}"
     pw.write_text(password + "\n")
@@ -104,7 +108,7 @@ def fence(net: Net, tmp_path: Path, action: str, password: str = PASSWORD) -> tu
     script = tmp_path / f"pw-{abs(hash(password))}.sh"
     script.write_text(f"#!/bin/sh\ncat {pw}\n")
     script.chmod(0o700)
-    argv = ["fence_ipmilan", "--lanplus", "--ip", BMC_ADDRESS, "--username", "admin"]
+    argv = ["fence_ipmilan", "--lanplus", "--ip", address, "--username", "admin"]
     argv += ["--password-script", str(script), "--action", action]
     started = time.monotonic()
     done = net.client_run(argv)
@@ -143,6 +147,35 @@ def test_command_power_runs_the_switch_with_on_off_status(tmp_path: Path) -> Non
     failing = bmc.CommandPower(("sh", "-c", "echo no >&2; exit 3", "x"))
     with pytest.raises(RuntimeError, match="exited 3: no"):
         failing.off()
+
+
+def test_power_switch_acts_in_order_and_answers_within_its_limit() -> None:
+    done: list[str] = []
+    state = {"on": False}
+    release = threading.Event()
+
+    def on() -> None:
+        release.wait(5)  # a slow boot
+        state["on"] = True
+        done.append("on")
+
+    def off() -> None:
+        if not done:
+            raise RuntimeError("the first off fails")
+        state["on"] = False
+        done.append("off")
+
+    switch = bmc.PowerSwitch("n1", on, off, lambda: state["on"], answer_within=0.2)
+    assert switch.request("off")  # failed (logged), answered at once: the worker goes on
+    started = time.monotonic()
+    assert not switch.request("on")  # not done within 0.2 s: answered anyway
+    assert 0.15 < time.monotonic() - started < 1
+    assert not switch.is_on()  # status is the switch's, not the pending action's
+    release.set()
+    assert switch.request("cycle")  # queued behind the boot, then off and on
+    assert done == ["on", "off", "on"] and switch.is_on()
+    with pytest.raises(ValueError):
+        switch.request("diag")
 
 
 def test_freezer_v1_root_is_found_from_mountinfo_and_own_cgroup() -> None:
@@ -301,3 +334,81 @@ def test_freeze_stops_every_process_and_power_off_still_kills_them(
 
 
 # --- a real lab node behind its BMC -----------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.xdist_group("lab")
+@pytest.mark.timeout(600)
+@NEEDS_ROOT
+def test_a_lab_node_is_fenced_off_and_on_through_its_bmc_even_hung(tmp_path: Path) -> None:
+    """A real lab node (container booting the node image) behind its BMC: fence_ipmilan really stops it, really boots
+    it again from its disk, and powers it off while it is frozen."""
+    from lab.image import ensure_rootfs, image_recipe
+    from lab.nodes import LabNetwork, netns_for
+
+    state = (tmp_path / "lab").resolve()
+    netns = netns_for(state)
+    network = LabNetwork(netns, "192.168.100.1/24")
+    containers = Containers(state, netns)
+    bmcs = bmc.Bmcs(state, netns)
+    rootfs = ensure_rootfs(image_recipe())
+    network_config = (
+        "version: 2\nethernets:\n  eth0:\n    match:\n      macaddress: '52:54:00:b3:c0:01'\n    set-name: eth0\n"
+        "    addresses: [192.168.100.61/24]\n"
+    )
+    seed = NodeSeed(
+        "bmc1", "52:54:00:b3:c0:01", "#cloud-config\n{}\n", "instance-id: bmc1\nlocal-hostname: bmc1\n", network_config
+    )
+    lab_net = Net(netns, netns)  # fence_ipmilan runs on the lab's side of the bridge, as the driver
+    try:
+        network.up()
+        containers.start(rootfs, seed)
+        wait_until("the node's init", lambda: containers.init_pid("bmc1") is not None)
+        bmcs.start("bmc1", BMC_ADDRESS_LAB, "admin", PASSWORD, bmc.lab_power_control(state, rootfs, seed))
+
+        def fence_lab(action: str) -> tuple[int, str, float]:
+            return fence(lab_net, tmp_path, action, address=BMC_ADDRESS_LAB)
+
+        rc, out, _ = fence_lab("status")
+        assert (rc, "Status: ON" in out) == (0, True), out
+        first = containers.init_pid("bmc1")
+        assert first is not None
+        rc, out, took = fence_lab("off")
+        assert (rc, "Success: Powered OFF" in out) == (0, True), out
+        print(f"fence_ipmilan off (lab node): {took:.2f} s")
+        assert not containers.is_running("bmc1") and not alive(first)
+
+        rc, out, took = fence_lab("on")
+        assert (rc, "Success: Powered ON" in out) == (0, True), out
+        print(f"fence_ipmilan on (lab node): {took:.2f} s")
+        wait_until("the node's init again", lambda: containers.init_pid("bmc1") not in (None, first))
+        # Booted from its own disk: what the first boot wrote there is still there.
+        assert (containers.node_dir("bmc1") / "upper/etc/machine-id").exists()
+
+        # Hung: every process of the node frozen; the BMC still says on, and powers it off.
+        wait_until("the node's systemd running", lambda: len(bmc._node_processes(containers, "bmc1")) > 3, 60)
+        bmc.freeze(containers, "bmc1")
+        assert bmc.is_frozen(containers, "bmc1")
+        hung = bmc._node_processes(containers, "bmc1")
+        rc, out, _ = fence_lab("status")
+        assert (rc, "Status: ON" in out) == (0, True), out
+        rc, out, took = fence_lab("off")
+        assert (rc, "Success: Powered OFF" in out) == (0, True), out
+        print(f"fence_ipmilan off (lab node, frozen): {took:.2f} s")
+        assert not containers.is_running("bmc1")
+        wait_until("every process of the hung node gone", lambda: not any(alive(p) for p in hung), 10)
+
+        # Reboot of a node that is off: on.
+        rc, out, took = fence_lab("reboot")
+        assert (rc, "Success: Rebooted" in out) == (0, True), out
+        print(f"fence_ipmilan reboot (lab node, from off): {took:.2f} s")
+        assert containers.is_running("bmc1")
+    finally:
+        bmc.teardown(state, netns)
+        for name in containers.names():
+            containers.stop(name)
+        containers.remove_groups()
+        network.down()
+        subprocess.run(["rm", "-rf", str(state / "nodes")], check=False)
+    assert not Path(f"/run/netns/{netns}").exists()
+    assert str(state) not in Path("/proc/self/mounts").read_text()

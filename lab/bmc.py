@@ -54,10 +54,6 @@ from .nodes import BRIDGE, Containers, NodeSeed, alive, in_netns, netns_for
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 623
 
-# IPMI completion codes (IPMI 2.0, table 5-2).
-NODE_BUSY = 0xC0
-"""The command failed and can be retried."""
-
 # The BMC processes this process started, by pid, to reap.
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -217,6 +213,8 @@ def node_power(state_dir: Path, node: str, action: str) -> str:
     if action == "off":
         power_off(containers, node)
     elif action == "on" and not containers.is_running(node):
+        if not _boot_file(state_dir, node).exists():
+            raise RuntimeError("the lab recorded no boot for this node (lab_power_control)")
         boot = json.loads(_boot_file(state_dir, node).read_text())
         seed = NodeSeed(**boot["seed"])
         containers.start(Path(boot["rootfs"]), seed, fresh_disk=False, apt_source=boot["apt_source"])
@@ -554,7 +552,7 @@ def serve(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lab.bmc", description=__doc__.splitlines()[0] if __doc__ else None)
+    p = argparse.ArgumentParser(prog="python -m lab.bmc", description="A lab node's BMC (IPMI 2.0 over LAN) and power.")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run a node's BMC (in the lab's network namespace)")
     s.add_argument("--name", required=True, help="the node")
@@ -573,11 +571,15 @@ def main(argv: list[str] | None = None) -> int:
     if a.command == "serve":
         return serve(a)
     state_dir = a.state_dir.resolve()
-    if a.command == "power":
-        print(node_power(state_dir, a.node, a.action))
-        return 0
-    containers = Containers(state_dir, netns_for(state_dir))
-    (freeze if a.command == "freeze" else thaw)(containers, a.node)
+    try:
+        if a.command == "power":
+            print(node_power(state_dir, a.node, a.action))
+            return 0
+        containers = Containers(state_dir, netns_for(state_dir))
+        (freeze if a.command == "freeze" else thaw)(containers, a.node)
+    except (RuntimeError, TimeoutError, OSError) as err:
+        print(f"lab.bmc {a.command} {a.node}: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

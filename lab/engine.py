@@ -172,7 +172,7 @@ class LabMocks(pulumi.runtime.Mocks):
             if running:
                 self.lab.containers.stop(node)
             # A changed domain gets a new disk; a stopped one boots again from its own (as after a refresh).
-            self.lab.containers.start(self.lab.rootfs, seed, fresh_disk=changed)
+            self.lab.containers.start(self.lab.rootfs, seed, fresh_disk=changed, apt_source=self.lab.apt_source)
             self.lab.log(f"  ok   {time.monotonic() - started:5.1f}s  {name} (node {node} booting)")
         return {"node": node}
 
@@ -206,6 +206,8 @@ class Lab:
     def __init__(self, state_dir: Path, rootfs: Path, log: Log = print, runner: Runner = run) -> None:
         self.state_dir = state_dir
         self.rootfs = rootfs
+        self.apt_source: Optional[str] = None
+        """Each node's APT source, written into its disk when it starts (`apt_repo.source_line`)."""
         self.log = log
         self.state = LabState.load(state_dir / "state.json")
         self.step_seconds: dict[str, float] = {}

@@ -1,28 +1,36 @@
-"""The lab's node image: a Debian 12 rootfs with every package the program's user-data asks for.
+"""The lab's node image: a Debian 12 rootfs standing in for Debian's genericcloud image.
 
-Built with mmdebstrap, cached outside the repository under a key made from its recipe, rebuilt only when the
-recipe changes. cloud-init's package step then has nothing to download (the lab has no route to a mirror, and the
-image no APT sources).
+It holds what that image holds for the program's purposes (init, sshd, cloud-init and the tools it calls: the
+`SYSTEM_PACKAGES`) and none of the program's packages: cloud-init installs those at first boot, from the lab's APT
+repository (`apt_repo.py`), as on a VM, postinst scripts and all. Built with mmdebstrap, cached outside the
+repository under a key made from its recipe, rebuilt only when the recipe changes; any number of builders may ask
+for it at once (a lock in the cache, and a second look once it is held).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from components.render import node_packages
-from components.settings import Settings
 from verify.runner import Runner, run
 
-CACHE = Path(os.environ.get("HA_LB_CACHE", "/var/cache/ha-lb"))
 MIRROR = "http://deb.debian.org/debian"
+SUITE = "bookworm"
 
-# What a node needs beyond the program's packages: init, sshd, cloud-init and the tools it calls.
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HA_LB_CACHE", "/var/cache/ha-lb"))
+
+
+# What a genericcloud image gives a node before cloud-init runs: init, sshd, cloud-init and the tools it calls.
 SYSTEM_PACKAGES = (
     "systemd-sysv",
     "dbus",
@@ -35,27 +43,27 @@ SYSTEM_PACKAGES = (
     "ca-certificates",
     "procps",
     "less",
+    "sudo",  # the admin user cloud-init creates runs every step through it
     # Not used by the program: the benchmark's baseline (VRRP on the same nodes and VIP), disabled until then.
     "keepalived",
 )
 
-# Run in the new rootfs once packages are in. Pacemaker owns corosync, pacemaker and haproxy; no timers churn;
-# host keys and machine-id are made per node at first boot.
+# Run in the new rootfs once packages are in. Host keys and machine-id are made per node at first boot; no timers
+# churn. No APT sources: the lab writes each node's (its repository) into the node's disk when it starts it.
 CUSTOMIZE = """
-systemctl disable corosync pacemaker haproxy keepalived >/dev/null 2>&1 || :
-rm -f /etc/corosync/corosync.conf
-systemctl enable pcsd ssh >/dev/null 2>&1
+systemctl disable keepalived >/dev/null 2>&1 || :
+systemctl enable ssh >/dev/null 2>&1
 systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service man-db.timer \
   fstrim.timer systemd-timesyncd.service >/dev/null 2>&1
 rm -f /etc/ssh/ssh_host_*
-# The lab has no mirror: without APT sources cloud-init's `apt-get update` returns at once (with them it spends
-# 8 s failing to resolve one) and `apt-get install` finds every package already installed.
 rm -f /etc/apt/sources.list
 printf 'datasource_list: [ NoCloud, None ]\\n' > /etc/cloud/cloud.cfg.d/90_ha_lb_lab.cfg
 printf 'auto lo\\niface lo inet loopback\\nsource /etc/network/interfaces.d/*\\n' > /etc/network/interfaces
 truncate -s0 /etc/machine-id
 rm -f /var/lib/dbus/machine-id
 """
+
+Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -70,42 +78,73 @@ class Recipe:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def recipe_for(s: Settings) -> Recipe:
-    packages = tuple(sorted({*SYSTEM_PACKAGES, *node_packages(s)}))
-    return Recipe("bookworm", MIRROR, packages, CUSTOMIZE)
+def image_recipe() -> Recipe:
+    """The node image: the same for every stack (the stack's packages come from the APT repository)."""
+    return Recipe(SUITE, MIRROR, tuple(sorted(SYSTEM_PACKAGES)), CUSTOMIZE)
 
 
 def rootfs_path(recipe: Recipe) -> Path:
-    return CACHE / f"rootfs-{recipe.key}"
+    return cache_dir() / f"rootfs-{recipe.key}"
 
 
-def ensure_rootfs(recipe: Recipe, runner: Runner = run, log: object = print) -> Path:
+@contextmanager
+def cache_lock(name: str) -> Iterator[None]:
+    """An exclusive lock on `<cache>/.<name>.lock`, held for the block: between threads and processes alike (each
+    holder opens the file itself, so each has an open file description of its own for flock)."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f".{name}.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def build_once(target: Path, ready: Callable[[Path], bool], build: Callable[[Path], None]) -> bool:
+    """Make `target` with `build(tmp)` then rename, unless it is ready; safe with any number of builders at once.
+    Returns whether this call built it. Under the lock: look again (another builder may have finished while we
+    waited), clear what a killed builder left, build beside the target, rename into place."""
+    if ready(target):
+        return False
+    with cache_lock(target.name):
+        if ready(target):
+            return False
+        for stale in target.parent.glob(f".building-{target.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        if target.exists():
+            shutil.rmtree(target)  # half there: never renamed by a finished build
+        building = target.parent / f".building-{target.name}-{os.getpid()}"
+        try:
+            build(building)
+            building.rename(target)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+    return True
+
+
+def ensure_rootfs(recipe: Recipe, runner: Runner = run, log: Log = print) -> Path:
     """The cached rootfs for this recipe, built first if there is none."""
     target = rootfs_path(recipe)
-    if (target / "etc/debian_version").exists():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    building = CACHE / f".building-{recipe.key}-{os.getpid()}"
-    shutil.rmtree(building, ignore_errors=True)
-    started = time.monotonic()
-    if callable(log):
-        log(f"image: building the node rootfs ({len(recipe.packages)} packages, about 2 minutes, once per recipe)")
-    argv = [
-        "mmdebstrap",
-        "--variant=minbase",
-        f"--include={','.join(recipe.packages)}",
-        f'--customize-hook=chroot "$1" sh -ec {_sh_quote(recipe.customize)}',
-        recipe.suite,
-        str(building),
-        recipe.mirror,
-    ]
-    done = runner(argv, timeout=1800)
-    if not done.ok:
-        shutil.rmtree(building, ignore_errors=True)
-        raise RuntimeError(f"mmdebstrap failed: {done.tail(10)}")
-    building.rename(target)
-    if callable(log):
+
+    def build(building: Path) -> None:
+        started = time.monotonic()
+        log(f"image: building the node rootfs ({len(recipe.packages)} packages, about 1-2 minutes, once per recipe)")
+        argv = [
+            "mmdebstrap",
+            "--variant=minbase",
+            f"--include={','.join(recipe.packages)}",
+            f'--customize-hook=chroot "$1" sh -ec {_sh_quote(recipe.customize)}',
+            recipe.suite,
+            str(building),
+            recipe.mirror,
+        ]
+        done = runner(argv, timeout=1800)
+        if not done.ok:
+            raise RuntimeError(f"mmdebstrap failed: {done.tail(10)}")
         log(f"image: built {target} in {time.monotonic() - started:.0f} s")
+
+    build_once(target, lambda t: (t / "etc/debian_version").exists(), build)
     return target
 
 

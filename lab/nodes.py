@@ -130,8 +130,9 @@ class Containers:
     def is_running(self, name: str) -> bool:
         return self.nspawn_pid(name) is not None
 
-    def start(self, rootfs: Path, seed: NodeSeed, fresh_disk: bool = False) -> None:
-        """Boot the node; its disk (overlay upper dir) persists across restarts unless `fresh_disk`."""
+    def start(self, rootfs: Path, seed: NodeSeed, fresh_disk: bool = False, apt_source: str | None = None) -> None:
+        """Boot the node; its disk (overlay upper dir) persists across restarts unless `fresh_disk`. `apt_source`:
+        the node's APT source (the lab's repository), as a VM's image points at a Debian mirror."""
         d = self.node_dir(seed.name)
         root = d / "root"
         self._unmount(root)
@@ -148,6 +149,8 @@ class Containers:
         (seed_dir / "user-data").write_text(seed.user_data)
         (seed_dir / "meta-data").write_text(seed.meta_data)
         (seed_dir / "network-config").write_text(seed.network_config)
+        if apt_source is not None:
+            (root / "etc/apt/sources.list").write_text(apt_source)
         # The hypervisor's part: the NIC carries the MAC the program gave the VM, before cloud-init looks for it.
         unit = root / "etc/systemd/system/ha-lb-lab-nic.service"
         unit.write_text(

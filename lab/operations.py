@@ -19,12 +19,14 @@ from typing import Any
 
 import yaml
 
+from components.render import node_packages
 from components.settings import Settings
 from verify.runner import Runner, run
 from verify.stackfile import settings_from_stack_file, stack_config
 
+from .apt_repo import AptServer, ensure_repo, repo_recipe, source_line
 from .engine import Lab, Log
-from .image import ensure_rootfs, recipe_for, rootfs_path
+from .image import ensure_rootfs, image_recipe, rootfs_path
 from .nodes import LabNetwork, in_netns
 from .probe import Outage, Sample, outage_around, parse_samples
 from .ssh import Connection
@@ -43,6 +45,8 @@ class LabContext:
     settings: Settings
     lab: Lab
     network: LabNetwork
+    apt: AptServer
+    """The lab's APT repository, served on the gateway: the nodes' Debian mirror."""
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -76,9 +80,10 @@ def context(
     stack: Path = DEFAULT_STACK, state_dir: Path | None = None, log: Log = print, runner: Runner = run
 ) -> LabContext:
     s = settings_from_stack_file(stack)
-    lab = Lab((state_dir or default_state_dir()).resolve(), rootfs_path(recipe_for(s)), log, runner)
+    lab = Lab((state_dir or default_state_dir()).resolve(), rootfs_path(image_recipe()), log, runner)
     network = LabNetwork(lab.netns, f"{s.gateway}/{s.network.cidr.prefixlen}", runner)
-    return LabContext(stack, s, lab, network)
+    apt = AptServer(lab.state_dir, lab.netns, str(s.gateway), runner=runner)
+    return LabContext(stack, s, lab, network, apt)
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float = 0.2) -> float:
@@ -111,9 +116,12 @@ def stats_auth(ctx: LabContext) -> str:
 def up(ctx: LabContext, rerun: bool = False) -> float:
     """Nodes, then the stack; returns seconds from the start to the VIP serving the stats page."""
     started = time.monotonic()
-    ensure_rootfs(recipe_for(ctx.settings), log=ctx.lab.log)
-    ctx.lab.rootfs = rootfs_path(recipe_for(ctx.settings))
+    image = image_recipe()
+    ctx.lab.rootfs = ensure_rootfs(image, log=ctx.lab.log)
+    repo = ensure_repo(repo_recipe(image, node_packages(ctx.settings)), ctx.lab.rootfs, log=ctx.lab.log)
     ctx.network.up()
+    ctx.apt.start(repo)
+    ctx.lab.apt_source = source_line(str(ctx.settings.gateway), ctx.apt.port)
     ctx.lab.log(f"up: {ctx.stack.name}: {len(ctx.settings.node_list)} nodes, VIP {ctx.settings.vip.address}")
     t0 = time.monotonic()
     outputs, error = ctx.lab.apply(stack_config(ctx.stack), rerun=rerun)
@@ -292,10 +300,11 @@ def down(ctx: LabContext, run_deletes: bool = True) -> list[str]:
         ctx.lab.containers.stop(name)
         ctx.lab.log(f"down: stopped {name}")
     ctx.lab.containers.remove_groups()
+    ctx.apt.stop()
     ctx.network.down()
     for sub in ("nodes", "keys"):
         shutil.rmtree(ctx.lab.state_dir / sub, ignore_errors=True)
-    for f in ("state.json", "outputs.json"):
+    for f in ("state.json", "outputs.json", ctx.apt.log_file.name):
         (ctx.lab.state_dir / f).unlink(missing_ok=True)
     ctx.lab.log("down: no container, mount or namespace of the lab is left")
     return failures

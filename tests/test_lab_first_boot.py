@@ -76,7 +76,9 @@ for i in $(seq {boots}); do sh {bootcmd}; if [ -e /usr/sbin/policy-rc.d ]; then
 PATH={tmp_path}/bin:/usr/bin:/bin sh -c "$(cat {script})"
 for d in /etc/corosync {CIB} /usr/sbin; do echo "$d:" $(ls -A "$d"); done > {tmp_path}/left
 """
-    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", driver], capture_output=True, text=True)
+    done = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", driver], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     made = [c for c in (calls.read_text().splitlines() if calls.exists() else []) if not c.startswith("-q is-")]
     policy = (tmp_path / "policy").read_text().splitlines() if (tmp_path / "policy").exists() else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from components.plan import cib_expectations
 from components.render import node_packages
 from components.settings import Settings
 from verify.runner import Runner, run
@@ -113,8 +115,10 @@ def stats_auth(ctx: LabContext) -> str:
     return f"{ctx.outputs['statsUser']}:{ctx.outputs['statsPassword']}"
 
 
-def up(ctx: LabContext, rerun: bool = False) -> float:
-    """Nodes, then the stack; returns seconds from the start to the VIP serving the stats page."""
+def up(ctx: LabContext, rerun: bool = False, rejoin_timeout: float = 180) -> float:
+    """Nodes, then the stack; returns seconds from the first resource to the VIP serving the stats page. Returns once
+    every node is online as the cluster sees it (a node booted again has rejoined) and the live CIB holds what the
+    plan declares."""
     started = time.monotonic()
     image = image_recipe()
     ctx.lab.rootfs = ensure_rootfs(image, log=ctx.lab.log)
@@ -138,8 +142,67 @@ def up(ctx: LabContext, rerun: bool = False) -> float:
 
     wait_for("the stats page on the VIP", serving, 120)
     to_vip = time.monotonic() - t0
-    ctx.lab.log(f"up: VIP serving {to_vip:.1f} s after the first resource; {time.monotonic() - started:.1f} s in all")
+    ctx.lab.log(f"up: VIP serving {to_vip:.1f} s after the first resource")
+    names = {n.name for n in ctx.settings.node_list}
+    try:
+        took = wait_for("every node online", lambda: all_online_everywhere(ctx, names), rejoin_timeout, 0.5)
+    except TimeoutError as e:
+        raise TimeoutError(f"{e}\n{cluster_report(ctx)}") from e
+    ctx.lab.log(f"up: every node online as every node sees it (waited {took:.1f} s)")
+    missing = drift(ctx)
+    if missing:
+        raise RuntimeError("up: the live CIB has drifted from the plan; missing: " + "; ".join(missing))
+    ctx.lab.log(f"up: the live CIB holds what the plan declares; {time.monotonic() - started:.1f} s in all")
     return to_vip
+
+
+def all_online_everywhere(ctx: LabContext, names: set[str]) -> bool:
+    """Every node of the stack online in every running node's view (a node booted again has rejoined: its own view
+    and the others' agree)."""
+    views = [cluster_view(ctx, node) for node in alive_nodes(ctx)]
+    return bool(views) and all(v == dict.fromkeys(names, True) for v in views)
+
+
+def cluster_view(ctx: LabContext, node: str) -> dict[str, bool] | None:
+    """Online state of every cluster node as `node`'s Pacemaker sees it (None: it does not answer)."""
+    ok, out = ctx.on(node, "crm_mon -1 --output-as=xml", timeout=15)
+    if not ok:
+        return None
+    listed = ET.fromstring(out).find("nodes")
+    return {n.get("name", ""): n.get("online") == "true" for n in (listed if listed is not None else [])}
+
+
+# Reads the XPaths from stdin, one a line; prints "<index> <cibadmin's exit>" for each.
+_DRIFT_SCRIPT = (
+    "cibadmin --query --scope crm_config >/dev/null || exit 3\n"
+    "i=0\n"
+    "while IFS= read -r x; do\n"
+    '  rc=0; cibadmin --query --xpath "$x" >/dev/null 2>&1 || rc=$?; echo "$i $rc"; i=$((i + 1))\n'
+    "done\n"
+)
+_NO_MATCH = 105  # cibadmin: "No such device or address", the XPath matched nothing
+
+
+def drift(ctx: LabContext) -> list[str]:
+    """What the plan declares and the live CIB lacks (or holds where it must not), asked of a node that answers:
+    each of `cib_expectations` queried with `cibadmin --query --xpath`."""
+    expected = cib_expectations(ctx.settings)
+    stdin = "".join(e.xpath + "\n" for e in expected)
+    command = f"sudo -n bash -c {shlex.quote(_DRIFT_SCRIPT)}"
+    tried = []
+    for node in alive_nodes(ctx):
+        address = str(next(n.address for n in ctx.settings.node_list if n.name == node))
+        done = ctx.lab.ssh.exec(ctx.connection(address, timeout=5), command, stdin=stdin, timeout=120)
+        rcs = dict(line.split() for line in done.stdout.splitlines() if len(line.split()) == 2)
+        if not done.ok or len(rcs) != len(expected) or set(rcs.values()) - {"0", str(_NO_MATCH)}:
+            tried.append(f"{node}: {done.tail(2) or f'exit {done.returncode}'}")
+            continue
+        return [
+            e.what if e.present else f"{e.what} (found where it must not be)"
+            for i, e in enumerate(expected)
+            if (rcs[str(i)] == "0") != e.present
+        ]
+    raise RuntimeError(f"no node answered the CIB query ({'; '.join(tried) or 'no node running'})")
 
 
 def stats_url(ctx: LabContext) -> str:
@@ -160,12 +223,11 @@ def vip_node(ctx: LabContext) -> str | None:
 
 
 def node_states(ctx: LabContext) -> dict[str, bool]:
-    """Online state of every cluster node as a live node's Pacemaker sees it."""
+    """Online state of every cluster node as the first live node that answers sees it."""
     for node in alive_nodes(ctx):
-        ok, out = ctx.on(node, "crm_mon -1 --output-as=xml", timeout=15)
-        if ok:
-            listed = ET.fromstring(out).find("nodes")
-            return {n.get("name", ""): n.get("online") == "true" for n in (listed if listed is not None else [])}
+        view = cluster_view(ctx, node)
+        if view is not None:
+            return view
     return {}
 
 
@@ -174,7 +236,11 @@ def status(ctx: LabContext) -> int:
     ctx.lab.log(f"nodes running: {', '.join(nodes) or 'none'}")
     if not nodes:
         return 1
-    ok, out = ctx.on(nodes[0], "pcs status", timeout=30)
+    ok, out = False, ""
+    for node in nodes:  # a node booted a moment ago may not answer yet: the next one does
+        ok, out = ctx.on(node, "pcs status", timeout=30)
+        if ok:
+            break
     ctx.lab.log(out.rstrip())
     ctx.lab.log(f"VIP {ctx.settings.vip.address} on: {vip_node(ctx) or 'no node'}")
     with_auth = http_status(ctx.lab.netns, stats_url(ctx), stats_auth(ctx))

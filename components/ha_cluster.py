@@ -28,6 +28,8 @@ class HaClusterArgs:
     hacluster_password: pulumi.Output[str]
     haproxy_cfg: pulumi.Output[str]
     """Rendered haproxy.cfg (secret: it holds the stats password)."""
+    fence_secret: Optional[pulumi.Output[str]] = None
+    """What the fence devices use (SSH key, BMC password or fence_xvm key); None with fencing off."""
 
 
 class HaCluster(pulumi.ComponentResource):
@@ -50,6 +52,8 @@ class HaCluster(pulumi.ComponentResource):
             for n in s.node_list
         }
         stdin = {Stdin.HACLUSTER_PASSWORD: args.hacluster_password, Stdin.HAPROXY_CFG: args.haproxy_cfg}
+        if args.fence_secret is not None:
+            stdin[Stdin.FENCE_SECRET] = args.fence_secret
         self.steps = {}
         for step in args.plan.steps:
             vm = args.nodes[step.node]

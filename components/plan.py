@@ -15,6 +15,17 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from . import pcs
+from .fencing import (
+    FENCE_DIR,
+    PASSWORD_FILE,
+    PASSWORD_SCRIPT,
+    SSH_KEY_FILE,
+    XVM_KEY_FILE,
+    FenceDevice,
+    FenceSecret,
+    fence_devices,
+    secret_for,
+)
 from .pcs import Op, Primitive
 from .settings import Settings
 
@@ -36,6 +47,7 @@ class StepKind(StrEnum):
     AUTH = "auth"  # pcsd authentication between live nodes
     CLUSTER = "cluster"  # corosync membership and config on live nodes
     CIB = "cib"  # an edit of the cluster configuration: runs offline with `pcs -f`
+    CHECK = "check"  # asks a live system (a fence device's power status); changes nothing
 
 
 class Stdin(StrEnum):
@@ -43,6 +55,7 @@ class Stdin(StrEnum):
 
     HACLUSTER_PASSWORD = "haclusterPassword"
     HAPROXY_CFG = "haproxyCfg"
+    FENCE_SECRET = "fenceSecret"
 
 
 @dataclass(frozen=True)
@@ -143,14 +156,25 @@ def _xpath_attrs(element: str, attrs: dict[str, str]) -> str:
 
 
 def ensure_primitive(p: Primitive, disabled: bool = False) -> str:
-    """Create the resource, or update it when its fingerprint differs; a matching fingerprint changes nothing."""
+    """Create the resource, or update it when its fingerprint differs; a matching fingerprint changes nothing.
+
+    A fencing device is replaced instead: `pcs stonith update` keeps parameters the new definition no longer has, and
+    cannot change the agent. A device has no state to keep; its constraints are added again by the same step."""
     spec = fingerprint(pcs.primitive_create(p))
     tagged = replace(p, meta={**p.meta, pcs.SPEC_META: spec})
     current = _xpath_attrs(f"primitive[@id='{p.id}']/meta_attributes/nvpair", {"name": pcs.SPEC_META, "value": spec})
+    exists = f"{q(pcs.resource_config(p.id, p.stonith))} >/dev/null 2>&1"
+    if p.stonith:
+        return (
+            f"if ! cib_has {shlex.quote(current)}; then\n"
+            f"  if {exists}; then {q(pcs.resource_delete(p.id, p.stonith))}; fi\n"
+            f"  {q(pcs.primitive_create(tagged, disabled))}\n"
+            "fi\n"
+        )
     return (
         f"if cib_has {shlex.quote(current)}; then\n"
         f"  echo {shlex.quote(p.id + ': up to date')}\n"
-        f"elif {q(pcs.resource_config(p.id, p.stonith))} >/dev/null 2>&1; then\n"
+        f"elif {exists}; then\n"
         f"  {q(pcs.primitive_update(p))}\n"
         f"  {q(pcs.resource_meta(p.id, tagged.meta))}\n"
         "else\n"
@@ -200,7 +224,9 @@ def vip_primitive(s: Settings) -> Primitive:
         ops=(
             Op("monitor", {"interval": c.vip_monitor.interval, "timeout": c.vip_monitor.timeout, "on-fail": "restart"}),
         ),
-        meta={"migration-threshold": str(c.migration_threshold), "failure-timeout": c.failure_timeout},
+        # The node holding the VIP has the highest priority: a fence race between two nodes cut apart (see
+        # priority-fencing-delay) is won by it, and the VIP does not move.
+        meta={"migration-threshold": str(c.migration_threshold), "failure-timeout": c.failure_timeout, "priority": "1"},
     )
 
 
@@ -221,11 +247,11 @@ def haproxy_primitive(s: Settings) -> Primitive:
     )
 
 
-def fence_primitive(name: str, agent: str, node: str, params: dict[str, str]) -> Primitive:
+def fence_primitive(dev: FenceDevice) -> Primitive:
     return Primitive(
-        id=name,
-        agent=agent,
-        params={**dict(sorted(params.items())), "pcmk_host_list": node},
+        id=dev.id,
+        agent=dev.agent,
+        params={**dict(sorted(dev.params.items())), "pcmk_host_list": dev.node},
         ops=(Op("monitor", {"interval": "60s"}),),
         stonith=True,
     )
@@ -534,26 +560,104 @@ def _membership_steps(s: Settings) -> list[Step]:
     return steps
 
 
-def _fence_location(dev_name: str, node: str) -> dict[str, str]:
-    return {"id": f"location-{dev_name}-avoids-{node}", "rsc": dev_name, "node": node, "score": "-INFINITY"}
+def _fence_location(dev: FenceDevice) -> dict[str, str]:
+    return {"id": f"location-{dev.id}-avoids-{dev.node}", "rsc": dev.id, "node": dev.node, "score": "-INFINITY"}
+
+
+def _fence_secret_script(secret: FenceSecret) -> str:
+    """The fencing secret from stdin into a root-only file every node has (a device may run on any of them)."""
+    if secret is FenceSecret.PASSWORD:
+        target, write = PASSWORD_FILE, _read_one_secret() + 'printf \'%s\\n\' "$secret" > "$new"\n'
+    else:
+        target = SSH_KEY_FILE if secret is FenceSecret.SSH_KEY else XVM_KEY_FILE
+        write = 'cat > "$new"\n'
+    check = ""
+    if secret is FenceSecret.SSH_KEY:
+        check = (
+            '[ -z "$(tail -c1 "$new")" ] || echo >> "$new"\n'
+            'if ! ssh-keygen -y -f "$new" >/dev/null 2>&1; then\n'
+            '  rm -f "$new"; echo "ha-lb: $ha_lb_step: fenceSshKey is not an unencrypted private key" >&2; exit 1\n'
+            "fi\n"
+        )
+    script = (
+        f"install -d -m 0700 {FENCE_DIR} {target.rsplit('/', 1)[0]}\n"
+        f"new=$(mktemp {target}.XXXXXX)\n"  # mktemp: 0600 from the start
+        f"{write}{check}"
+        f'mv -f "$new" {target}\n'
+    )
+    if secret is FenceSecret.PASSWORD:
+        # fence_ipmilan runs it and reads the password from its output: never in the CIB or on pcs's command line.
+        script += (
+            f"printf '%s\\n' '#!/bin/sh' 'exec cat {PASSWORD_FILE}' > {PASSWORD_SCRIPT}.new\n"
+            f"chmod 0700 {PASSWORD_SCRIPT}.new; mv -f {PASSWORD_SCRIPT}.new {PASSWORD_SCRIPT}\n"
+        )
+    return script
+
+
+def _fence_check_script(dev: FenceDevice) -> str:
+    """The agent's own status action with the device's parameters (on stdin, as the fencer passes them): a device
+    that cannot reach the hypervisor or BMC fails `up` here instead of failing the first real fence."""
+    options = [f"{k}={v}" for k, v in sorted(dev.params.items())] + ["action=status"]
+    return (
+        f"rc=0; printf '%s\\n' {' '.join(shlex.quote(o) for o in options)} | timeout 120 {dev.agent} "
+        ">/tmp/ha-lb-fence-check.out 2>&1 || rc=$?\n"
+        "# status: 0 on, 2 off; anything else is a device that cannot fence.\n"
+        'if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then\n'
+        "  tail -n 5 /tmp/ha-lb-fence-check.out >&2\n"
+        f'  echo "ha-lb: {dev.id} cannot reach what powers {dev.node} off (status exit $rc): check cluster.fencing '
+        'and that the hypervisor or BMC accepts the nodes" >&2; exit 1\n'
+        "fi\n"
+        f'echo "{dev.id}: {dev.node} is $([ "$rc" -eq 0 ] && echo on || echo off)"\n'
+    )
 
 
 def _fencing_steps(s: Settings) -> list[Step]:
-    """A device per fenced node, never running on the node it fences: that node cannot be trusted to fence itself."""
-    steps = []
-    for dev in s.cluster.fencing:
-        p = fence_primitive(dev.name, dev.agent, dev.node, dev.params)
-        loc = _fence_location(dev.name, dev.node)
+    """The fencing secret on every node; a device per node, never run by the node it fences (that node cannot be
+    trusted to fence itself), added once that node is a member; then each device proven with its agent's status."""
+    devices = fence_devices(s)
+    if not devices:
+        return []
+    first = s.first_node.name
+    ident = cluster_identity(s)
+    secret = secret_for(s)
+    steps = [
+        Step(
+            f"fence-secret-{n.name}",
+            n.name,
+            StepKind.NODE,
+            _fence_secret_script(secret),
+            f"rm -rf {FENCE_DIR}\n" + (f"rm -f {XVM_KEY_FILE}\n" if secret is FenceSecret.XVM_KEY else ""),
+            depends_on=(f"wait-{n.name}",),
+            stdin=Stdin.FENCE_SECRET,
+            replace_on=(fingerprint(n.name, str(n.address), n.mac),),
+            owner="node",
+        )
+        for n in s.node_list
+    ]
+    secrets = tuple(st.id for st in steps)
+    for dev in devices:
+        p, loc = fence_primitive(dev), _fence_location(dev)
         steps.append(
             Step(
-                f"fence-{dev.name}",
-                s.first_node.name,
+                f"fence-{dev.node}",
+                first,
                 StepKind.CIB,
                 ensure_primitive(p)
-                + ensure_constraint("rsc_location", loc, pcs.location_add(loc["id"], dev.name, dev.node, "-INFINITY")),
+                + ensure_constraint("rsc_location", loc, pcs.location_add(loc["id"], dev.id, dev.node, "-INFINITY")),
                 remove_constraint(loc["id"]) + remove_primitive(p),
-                depends_on=("cluster-enable",),
-                replace_on=(cluster_identity(s),),
+                depends_on=("cluster-enable", f"member-{dev.node}", *secrets),
+                replace_on=(ident,),
+            )
+        )
+        steps.append(
+            Step(
+                f"fence-check-{dev.node}",
+                dev.checked_from,
+                StepKind.CHECK,
+                _fence_check_script(dev),
+                None,
+                depends_on=(f"fence-{dev.node}",),
+                replace_on=(ident,),
             )
         )
     return steps
@@ -564,6 +668,7 @@ def cluster_properties(s: Settings) -> dict[str, str]:
         "stonith-enabled": str(s.stonith_enabled).lower(),
         "no-quorum-policy": s.cluster.no_quorum_policy,
         "dc-deadtime": s.cluster.dc_deadtime,
+        "priority-fencing-delay": s.cluster.fencing.priority_delay,
     }
 
 
@@ -700,7 +805,7 @@ def build_plan(s: Settings) -> Plan:
             *_formation_steps(s),
             *_membership_steps(s),
             *fencing,
-            *_property_steps(s, [f.id for f in fencing]),
+            *_property_steps(s, [f.id for f in fencing if f.kind is StepKind.CHECK]),
             *_resource_steps(s),
             *_constraint_steps(s),
         )
@@ -716,12 +821,12 @@ def cib_expectations(s: Settings) -> list[Expectation]:
     """What the CIB holds once the plan is applied: every resource at its current definition, every constraint,
     property and default, HAProxy enabled. A live CIB missing one has drifted (a lost concurrent write, a hand edit)."""
     hap = haproxy_primitive(s)
-    fences = [fence_primitive(d.name, d.agent, d.node, d.params) for d in s.cluster.fencing]
+    fences = [fence_primitive(d) for d in fence_devices(s)]
     out = [Expectation(f"resource {p.id} (as defined)", _spec_xpath(p)) for p in (*fences, vip_primitive(s), hap)]
     if hap.clone:
         out.append(Expectation(f"clone {hap.top_id}", f"//clone[@id='{hap.top_id}']/primitive[@id='{hap.id}']"))
-    for d in s.cluster.fencing:
-        loc = _fence_location(d.name, d.node)
+    for d in fence_devices(s):
+        loc = _fence_location(d)
         out.append(Expectation(f"constraint {loc['id']}", _xpath_attrs("rsc_location", loc)))
     out += [Expectation(f"constraint {c.attrs['id']}", _xpath_attrs(c.element, c.attrs)) for c in constraints(s)]
     out += [

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jinja2
 
+from .fencing import fence_packages
 from .host_keys import HostKey
 from .settings import Node, Settings, stats_password_problem
 
@@ -37,14 +38,9 @@ _env = jinja2.Environment(
 
 
 def node_packages(s: Settings) -> list[str]:
-    """Debian packages a node installs: the cluster stack plus what the fencing agents and the user ask for."""
-    agents = {d.agent for d in s.cluster.fencing}
-    extra = []
-    if "fence_xvm" in agents:
-        extra.append("fence-virt")
-    if agents - {"fence_xvm"}:
-        extra.append("fence-agents")
-    return [*BASE_PACKAGES, *extra, *(p for p in s.cloud_init.extra_packages if p not in BASE_PACKAGES)]
+    """Debian packages a node installs: the cluster stack plus what the fencing agent and the user ask for."""
+    wanted = [*BASE_PACKAGES, *fence_packages(s), *s.cloud_init.extra_packages]
+    return list(dict.fromkeys(wanted))
 
 
 def render_user_data(s: Settings, node: Node, admin_public_key: str, host_key: HostKey) -> str:

@@ -22,6 +22,12 @@ SECRET_DESCRIPTIONS = {
     "Generated when unset.",
     "sshPrivateKey": "Unencrypted OpenSSH or PEM private key Pulumi connects to the nodes with "
     "(`cat key | pulumi config set --secret sshPrivateKey`). An ED25519 key is generated when unset.",
+    "fencePassword": "BMC password for cluster.fencing.agent fence_ipmilan: 1-20 printable ASCII characters. "
+    "Required with that agent.",
+    "fenceSshKey": "Unencrypted private key fence_virsh logs in to the hypervisors with; its public half is the "
+    "stack output fenceSshPublicKey. An ED25519 key is generated when unset.",
+    "fenceXvmKey": "fence_xvm's shared key (32-4096 base64 characters), the same as fence_virtd's on the "
+    "hypervisors (stack output fenceXvmKey). Generated when unset.",
 }
 
 

@@ -39,7 +39,7 @@ MAX_NODES = 32
 # Config keys of the project's namespace (`ha-lb:<key>` in a stack file) that hold settings.
 SETTINGS_KEYS = ("libvirt", "nodes", "network", "vip", "cluster", "ssh", "haproxy", "cloudInit")
 # Secret keys: set with `pulumi config set --secret`; generated when absent.
-SECRET_KEYS = ("haclusterPassword", "statsPassword", "sshPrivateKey")
+SECRET_KEYS = ("haclusterPassword", "statsPassword", "sshPrivateKey", "fencePassword", "fenceSshKey", "fenceXvmKey")
 
 # Regular expressions, each matched in full (never with `^...$`: see the module docstring).
 HOSTNAME = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
@@ -70,7 +70,9 @@ LIBVIRT_URI = (
 _LIBVIRT_URI_WITH_PORT = re.compile(r"qemu(\+[a-z0-9]+)?://([^/@]+@)?[A-Za-z0-9.-]+:[0-9]*/.*", re.DOTALL)
 # Secrets. The stats password lands in `stats auth user:password`, an unquoted HAProxy word.
 STATS_PASSWORD = r"[A-Za-z0-9._~!@%^*+=,;?-]{8,128}"
-HACLUSTER_PASSWORD = r"[ -~]{8,128}"  # printable ASCII: chpasswd and pcs read it as one line
+HACLUSTER_PASSWORD = r"[ -~]{8,128}"
+FENCE_PASSWORD = r"[ -~]{1,20}"
+FENCE_XVM_KEY = r"[A-Za-z0-9+/=]{32,4096}"  # printable ASCII: chpasswd and pcs read it as one line
 SSH_PRIVATE_KEY = (
     r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----\n(?:[A-Za-z0-9+/=]{1,76}\n)+-----END \1PRIVATE KEY-----\n?"
 )
@@ -263,15 +265,44 @@ class MonitorSettings(Model):
     timeout: NonZeroDuration
 
 
-class FenceDevice(Model):
-    """A fencing device for one node (e.g. fence_xvm with the node's libvirt domain as `plug`)."""
+UserName = Annotated[str, FullMatch(USER_NAME, "a user name: 1-32 of a-z, 0-9, _ and -, starting with a-z or _")]
+HostOrAddress = Annotated[str, FullMatch(DOMAIN, "a host name or IPv4 address (lower-case labels joined by dots)")]
+IpmiUser = Annotated[str, FullMatch(r"[A-Za-z0-9_.@-]{1,16}", "an IPMI user name: 1-16 letters, digits, _ . @ or -")]
 
-    name: Ident
-    agent: Annotated[str, FullMatch(r"fence_[a-z0-9_]+", "a fence agent name like fence_xvm")]
-    node: Name
-    """The node this device fences; the device avoids running on it."""
-    params: dict[str, OneLine] = {}
-    """Agent parameters (names: a-z, then a-z, 0-9, _ or -)."""
+
+class VirshFencing(Model):
+    """fence_virsh: a surviving node logs in to the lost node's hypervisor over SSH (the secret `fenceSshKey`) and
+    powers its domain off with `virsh destroy`."""
+
+    user: UserName | None = None
+    """Hypervisor user. Default: the user of a `qemu+ssh://user@host/...` URI, else root (not root: through sudo)."""
+    address: HostOrAddress | None = None
+    """The hypervisor as the nodes reach it. Default: the host of the node's libvirt URI; for a local URI
+    (`qemu:///system`), `network.gateway` (the host's address on a libvirt NAT network)."""
+
+
+class IpmiFencing(Model):
+    """fence_ipmilan: each node's BMC (IPMI over LAN); its password is the secret `fencePassword`."""
+
+    user: IpmiUser = "admin"
+    addresses: dict[Name, ipaddress.IPv4Address]
+    """The BMC address of every node, by node name."""
+    lanplus: Bool = True
+    """IPMI 2.0 (RMCP+): encrypted sessions. Off only for BMCs that speak IPMI 1.5 alone."""
+    port: Port = 623
+
+
+class FencingSettings(Model):
+    """How a lost node is powered off before its resources start elsewhere."""
+
+    agent: Literal["fence_virsh", "fence_xvm", "fence_ipmilan"] = "fence_virsh"
+    """`fence_virsh` (SSH to the hypervisor), `fence_xvm` (fence_virtd on the hypervisors, key `fenceXvmKey`) or
+    `fence_ipmilan` (bare metal, `ipmi`)."""
+    virsh: VirshFencing = VirshFencing()
+    ipmi: IpmiFencing | None = None
+    priority_delay: Duration = "5s"
+    """`priority-fencing-delay`: in a partition without a majority (two nodes cut apart), fencing the node that holds
+    the VIP waits this long, so that node wins the race; longer than a fence takes, or both may die."""
 
 
 class ClusterSettings(Model):
@@ -294,9 +325,10 @@ class ClusterSettings(Model):
     haproxy_monitor: MonitorSettings = MonitorSettings(interval="5s", timeout="20s")
     no_quorum_policy: Literal["stop", "freeze", "ignore", "demote"] = "stop"
     """`stop` is right for 2 nodes too: corosync's two_node keeps quorum on the survivor."""
-    stonith: Bool | None = None
-    """Fencing on or off. Default: on exactly when fencing devices are listed."""
-    fencing: list[FenceDevice] = []
+    stonith: Bool = True
+    """Fencing on (default) or off; off makes a warning at preview: a hung node can then keep the VIP while
+    another node takes it."""
+    fencing: FencingSettings = FencingSettings()
     placement: Literal["with-vip", "everywhere"] | None = None
     """`with-vip`: HAProxy runs only where the VIP is. `everywhere`: a clone on every node; only the VIP moves.
     Default: the profile's."""
@@ -477,7 +509,7 @@ class Settings(Model):
 
     @property
     def stonith_enabled(self) -> bool:
-        return bool(self.cluster.fencing) if self.cluster.stonith is None else self.cluster.stonith
+        return self.cluster.stonith
 
     @property
     def first_node(self) -> Node:
@@ -603,10 +635,31 @@ def ssh_private_key_problem(value: str) -> str | None:
     )
 
 
+def fence_password_problem(value: str) -> str | None:
+    if re.fullmatch(FENCE_PASSWORD, value):
+        return None
+    return (
+        "must be 1-20 printable ASCII characters (IPMI 2.0 passwords are at most 20 bytes), with no line break or "
+        "control character; " + _set_secret("fencePassword")
+    )
+
+
+def fence_xvm_key_problem(value: str) -> str | None:
+    if re.fullmatch(FENCE_XVM_KEY, value):
+        return None
+    return (
+        "must be 32-4096 characters of base64 (A-Z, a-z, 0-9, +, /, =) on one line, the same as the key file "
+        "fence_virtd uses on the hypervisors; " + _set_secret("fenceXvmKey")
+    )
+
+
 SECRET_CHECKS: dict[str, Callable[[str], str | None]] = {
     "haclusterPassword": hacluster_password_problem,
     "statsPassword": stats_password_problem,
     "sshPrivateKey": ssh_private_key_problem,
+    "fencePassword": fence_password_problem,
+    "fenceSshKey": ssh_private_key_problem,
+    "fenceXvmKey": fence_xvm_key_problem,
 }
 
 
@@ -643,7 +696,7 @@ def check_settings(s: Settings) -> list[str]:
     if nodes_ok:
         p.extend(_check_nodes(s))
         p.extend(_check_fencing_nodes(s))
-    p.extend(_check_libvirt_and_fencing(s))
+    p.extend(_check_libvirt_network(s))
     p.extend(_check_haproxy(s))
     return p
 
@@ -733,12 +786,31 @@ def _check_nodes(s: Settings) -> list[str]:
 
 
 def _check_fencing_nodes(s: Settings) -> list[str]:
-    names = {x.name for x in s.node_list}
-    return [
-        f"{PROJECT}:cluster.fencing[{i}].node: {dev.node!r} is not a node of this stack ({', '.join(sorted(names))})"
-        for i, dev in enumerate(s.cluster.fencing)
-        if dev.node not in names
+    f = s.cluster.fencing
+    k = f"{PROJECT}:cluster.fencing"
+    names = [x.name for x in s.node_list]
+    if f.agent != "fence_ipmilan":
+        return [f"{k}.ipmi: set only with agent fence_ipmilan: remove it or set agent"] if f.ipmi else []
+    if f.ipmi is None:
+        return [f"{k}.ipmi: required with agent fence_ipmilan: give addresses (each node's BMC) and user"]
+    p = [
+        f"{k}.ipmi.addresses: no BMC address for node {name}: add `{name}: <address>`"
+        for name in names
+        if name not in f.ipmi.addresses
     ]
+    p += [
+        f"{k}.ipmi.addresses.{name}: {name!r} is not a node of this stack ({', '.join(names)})"
+        for name in f.ipmi.addresses
+        if name not in names
+    ]
+    nodes = {str(x.address) for x in s.node_list} | {str(s.vip.address)}
+    p += [
+        f"{k}.ipmi.addresses.{name}: {addr} is a node's or the VIP's address: a BMC must be reachable when its "
+        "node is not, so it needs an address of its own"
+        for name, addr in f.ipmi.addresses.items()
+        if str(addr) in nodes
+    ]
+    return p
 
 
 def _duplicates(names: Iterable[str]) -> list[tuple[int, str, int]]:
@@ -753,27 +825,20 @@ def _duplicates(names: Iterable[str]) -> list[tuple[int, str, int]]:
     return found
 
 
-def _check_libvirt_and_fencing(s: Settings) -> list[str]:
+def _check_libvirt_network(s: Settings) -> list[str]:
     p: list[str] = []
     k = f"{PROJECT}:"
     lib = s.libvirt.network
     chosen = ["name" in lib.model_fields_set and lib.name is not None, lib.bridge is not None, lib.create]
     if sum(chosen) > 1:
         p.append(f"{k}libvirt.network: set one of name (an existing network), bridge, or create: true, not several")
-    if s.cluster.stonith is True and not s.cluster.fencing:
+    f = s.cluster.fencing
+    local = any("://" in n.host_uri and n.host_uri.split("://", 1)[1].startswith("/") for n in s.node_list)
+    if s.stonith_enabled and f.agent == "fence_virsh" and f.virsh.address is None and local and lib.bridge:
         p.append(
-            f"{k}cluster.stonith: true with no cluster.fencing devices: Pacemaker would start no resource; "
-            "list the devices or set stonith: false"
+            f"{k}cluster.fencing.virsh.address: required with libvirt.network.bridge and a local libvirt URI: the "
+            "network's gateway is then a router, not the hypervisor; give the hypervisor's address on that network"
         )
-    for i, dup, first in _duplicates(d.name for d in s.cluster.fencing):
-        p.append(f"{k}cluster.fencing[{i}].name: {dup!r} is also the name of device {first}: names must be unique")
-    for i, dev in enumerate(s.cluster.fencing):
-        for param in dev.params:
-            if not re.fullmatch(AGENT_PARAM, param):
-                p.append(
-                    f"{k}cluster.fencing[{i}].params: {_shown(param)} is not an agent parameter name "
-                    "(a-z, then a-z, 0-9, _ or -)"
-                )
     return p
 
 
@@ -855,8 +920,9 @@ def warnings_for(s: Settings) -> list[str]:
     w = []
     if not s.stonith_enabled:
         w.append(
-            "fencing is off (cluster.stonith): a node that hangs rather than dies can keep the VIP while another "
-            "node takes it; add cluster.fencing devices for production"
+            "fencing is off (cluster.stonith: false): a node that hangs rather than dies, or a cut cluster link, "
+            "leaves the VIP on two nodes at once (clients split between them), and a lost node's resources start "
+            "elsewhere unchecked; set up cluster.fencing and turn it on for production"
         )
     if s.cluster.no_quorum_policy == "ignore" and len(s.node_list) >= 3:
         w.append("cluster.noQuorumPolicy: ignore lets a minority partition keep running resources: use stop")

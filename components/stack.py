@@ -11,7 +11,7 @@ from .host_keys import HostKey, NodeHostKeys
 from .hypervisors import Hypervisors, HypervisorsArgs
 from .plan import build_plan
 from .render import render_haproxy_cfg, render_meta_data, render_network_config, render_user_data
-from .secrets import ClusterSecrets, ClusterSecretsArgs
+from .secrets import ClusterSecrets, ClusterSecretsArgs, FencingSecret
 from .settings import Node, Settings
 from .vm import ClusterNode, ClusterNodeArgs
 
@@ -21,6 +21,12 @@ def build_stack(s: Settings, secret_args: ClusterSecretsArgs) -> dict[str, Any]:
     secrets = ClusterSecrets("secrets", secret_args)
     hosts = Hypervisors("hypervisors", HypervisorsArgs(settings=s))
     host_keys = NodeHostKeys("host-keys", [n.name for n in s.node_list])
+    agent = s.cluster.fencing.agent
+    fencing = (
+        FencingSecret("fencing", agent, secret_args.fence_secret.get(agent), pulumi.ResourceOptions(parent=secrets))
+        if s.stonith_enabled
+        else None
+    )
 
     def user_data(node: Node) -> pulumi.Output[str]:
         # Secret: it carries the node's host private key.
@@ -54,11 +60,18 @@ def build_stack(s: Settings, secret_args: ClusterSecretsArgs) -> dict[str, Any]:
             nodes=nodes,
             ssh_private_key=secrets.ssh_private_key,
             host_keys=host_keys.public_keys,
+            fence_secret=fencing.value if fencing else None,
             hacluster_password=secrets.hacluster_password,
             haproxy_cfg=secrets.stats_password.apply(lambda pw: render_haproxy_cfg(s, pw)),
         ),
     )
+    fencing_outputs: dict[str, Any] = {}
+    if fencing is not None and fencing.public_key is not None:
+        fencing_outputs["fenceSshPublicKey"] = fencing.public_key  # to authorize on the hypervisors
+    if fencing is not None and agent == "fence_xvm":
+        fencing_outputs["fenceXvmKey"] = fencing.value  # the hypervisors' fence_virtd needs the same key
     return {
+        **fencing_outputs,
         "clusterName": cluster.cluster_name,
         "vip": cluster.vip,
         "statsUrl": cluster.stats_url,

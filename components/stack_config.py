@@ -66,9 +66,21 @@ def load_stack_settings() -> Settings:
         settings = load_settings(raw)
     except SettingsError as err:
         raise SettingsError(problems + err.problems) from None
+    problems += _required_secret_problems(settings)
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def _required_secret_problems(s: Settings) -> list[str]:
+    """Secrets these settings need that cannot be generated."""
+    ipmi = s.stonith_enabled and s.cluster.fencing.agent == "fence_ipmilan"
+    if ipmi and runtime_config.get_config(f"{PROJECT}:fencePassword") is None:
+        return [
+            f"{PROJECT}:fencePassword: required with cluster.fencing.agent fence_ipmilan (the BMCs' password): "
+            "`pulumi config set --secret fencePassword ...`"
+        ]
+    return []
 
 
 def secret_inputs(config: pulumi.Config) -> ClusterSecretsArgs:
@@ -81,4 +93,9 @@ def secret_inputs(config: pulumi.Config) -> ClusterSecretsArgs:
         hacluster_password=get("haclusterPassword"),
         stats_password=get("statsPassword"),
         ssh_private_key=get("sshPrivateKey"),
+        fence_secret={
+            "fence_virsh": get("fenceSshKey"),
+            "fence_ipmilan": get("fencePassword"),
+            "fence_xvm": get("fenceXvmKey"),
+        },
     )

@@ -37,8 +37,9 @@ def nodes(*entries: dict[str, Any]) -> dict[str, Any]:
     return {"list": [{"name": f"n{i}", "address": f"10.0.0.{5 + i}", **e} for i, e in enumerate(entries)]}
 
 
-def fencing(**device: Any) -> dict[str, Any]:
-    return {"fencing": [{"name": "f1", "agent": "fence_xvm", "node": "lb1", "params": {"plug": "x"}, **device}]}
+def ipmi(**ipmi: Any) -> dict[str, Any]:
+    addresses = {"lb1": "10.0.0.201", "lb2": "10.0.0.202"}
+    return {"fencing": {"agent": "fence_ipmilan", "ipmi": {"addresses": addresses, **ipmi}}}
 
 
 def backend(**server: Any) -> dict[str, Any]:
@@ -79,6 +80,13 @@ CASES = [
     secret("sshPrivateKey", KEY + "root:x:0:0:extra\n", "ssh-key-text-after-end"),
     secret("sshPrivateKey", KEY.replace("\n", "\r\n"), "ssh-key-crlf"),
     secret("sshPrivateKey", KEY.replace("QUJDRA==\n", "QUJDRA==\n\n"), "ssh-key-blank-line"),
+    secret("fencePassword", "Bmc-Pw1\nroot:x", "fence-password-second-line"),
+    secret("fencePassword", "", "fence-password-empty"),
+    secret("fencePassword", "B" * 21, "fence-password-over-ipmi-20"),
+    secret("fenceSshKey", "NotAKeyAtAll", "fence-ssh-key-not-pem"),
+    secret("fenceSshKey", KEY + "extra\n", "fence-ssh-key-text-after-end"),
+    secret("fenceXvmKey", "short", "fence-xvm-key-short"),
+    secret("fenceXvmKey", "A" * 40 + "\n", "fence-xvm-key-newline"),
     Case("secret-in-plain-text", {"statsPassword": "Stats-Pw_0k"}, "statsPassword"),
     # Valid but harmful.
     Case("vip-netmask-wider-than-network", {"vip": {**VIP, "netmask": 16}}, "vip.netmask"),
@@ -185,7 +193,8 @@ CASES = [
     Case("unknown-in-libvirt-network", {"libvirt": {"network": {"nam": "default"}}}, "libvirt.network.nam"),
     Case("unknown-in-cloud-init", {"cloudInit": {"packages": ["vim"]}}, "cloudInit.packages"),
     Case("unknown-in-stats", {"haproxy": {"stats": {"password": "Stats-Pw_0k"}}}, "haproxy.stats.password"),
-    Case("unknown-in-fence-device", {"cluster": fencing(param={"plug": "x"})}, "cluster.fencing[0].param"),
+    Case("unknown-in-fencing", {"cluster": {"fencing": {"agents": "fence_virsh"}}}, "cluster.fencing.agents"),
+    Case("unknown-in-ipmi", {"cluster": ipmi(password="x")}, "cluster.fencing.ipmi.password"),
     Case("ssh-public-key-removed", {"ssh": {"publicKey": PUBLIC_KEY}}, "ssh.publicKey"),
     # Wrong types at every level.
     Case("count-a-word", {"nodes": {"count": "two"}}, "nodes.count"),
@@ -195,7 +204,8 @@ CASES = [
     Case("package-update-yes", {"cloudInit": {"packageUpdate": "yes"}}, "cloudInit.packageUpdate"),
     Case("maxconn-a-word", {"haproxy": {"maxconn": "many"}}, "haproxy.maxconn"),
     Case("netmask-text", {"vip": {**VIP, "netmask": "24"}}, "vip.netmask"),
-    Case("fence-param-a-number", {"cluster": fencing(params={"plug": 5})}, "cluster.fencing[0].params.plug"),
+    Case("ipmi-port-a-word", {"cluster": ipmi(port="623")}, "cluster.fencing.ipmi.port"),
+    Case("fencing-a-list", {"cluster": {"fencing": [{"agent": "fence_xvm"}]}}, "cluster.fencing"),
     Case("server-check-a-word", {"haproxy": backend(check="on")}, "haproxy.backends[0].servers[0].check"),
     Case("placement-unknown", {"cluster": {"placement": "anywhere"}}, "cluster.placement"),
     # Line breaks and spaces in names and words that land in files and resource parameters.
@@ -225,14 +235,21 @@ CASES = [
         {"haproxy": {"backends": [{"name": "b", "mode": "http", "checkPath": "/healthz\n", "servers": []}]}},
         "haproxy.backends[0].checkPath",
     ),
-    Case("fence-param-name", {"cluster": fencing(params={"Bad Name": "x"})}, "cluster.fencing[0].params"),
+    Case("ipmi-user-newline", {"cluster": ipmi(user="admin\nx")}, "cluster.fencing.ipmi.user"),
     Case(
-        "fence-param-value-newline",
-        {"cluster": fencing(params={"plug": "x\nfoo=bar"})},
-        "cluster.fencing[0].params.plug",
+        "ipmi-node-name-newline", {"cluster": ipmi(addresses={"lb1\n": "10.0.0.201"})}, "cluster.fencing.ipmi.addresses"
     ),
-    Case("fence-agent-newline", {"cluster": fencing(agent="fence_xvm\n")}, "cluster.fencing[0].agent"),
-    Case("fence-device-name-space", {"cluster": fencing(name="fence lb1")}, "cluster.fencing[0].name"),
+    Case("ipmi-bad-address", {"cluster": ipmi(addresses={"lb1": "10.0.0.300"})}, "cluster.fencing.ipmi.addresses.lb1"),
+    Case(
+        "virsh-address-newline",
+        {"cluster": {"fencing": {"virsh": {"address": "kvm1\n"}}}},
+        "cluster.fencing.virsh.address",
+    ),
+    Case("virsh-user-space", {"cluster": {"fencing": {"virsh": {"user": "the admin"}}}}, "cluster.fencing.virsh.user"),
+    Case("fence-agent-newline", {"cluster": {"fencing": {"agent": "fence_xvm\n"}}}, "cluster.fencing.agent"),
+    Case("fence-agent-made-up", {"cluster": {"fencing": {"agent": "fence_everything"}}}, "cluster.fencing.agent"),
+    Case("priority-delay-word", {"cluster": {"fencing": {"priorityDelay": "soon"}}}, "cluster.fencing.priorityDelay"),
+    Case("ipmi-without-password", {"cluster": ipmi()}, "fencePassword"),
     Case("ssh-user-newline", {"ssh": {"user": "debian\n"}}, "ssh.user"),
     Case("ssh-user-root-ish", {"ssh": {"user": "0day"}}, "ssh.user"),
     Case("authorized-key-newline", {"ssh": {"authorizedKeys": [PUBLIC_KEY + "\n"]}}, "ssh.authorizedKeys[0]"),

@@ -22,6 +22,7 @@ from components.settings import load_settings
 def plan_for(**cluster: Any) -> Plan:
     """A plan for 10.0.0.0/24; HAProxy colocated with the VIP unless a placement is given."""
     nodes = cluster.pop("nodes", 2)
+    uri = cluster.pop("uri", "qemu:///system")
     cluster.setdefault("placement", "with-vip")
     return build_plan(
         load_settings(
@@ -30,6 +31,7 @@ def plan_for(**cluster: Any) -> Plan:
                 "network": {"cidr": "10.0.0.0/24"},
                 "nodes": {"count": nodes},
                 "cluster": cluster,
+                "libvirt": {"uri": uri},
             }
         )
     )
@@ -64,9 +66,9 @@ def test_dependencies_put_the_vip_after_cluster_start_and_enable_after_constrain
     assert {"hacluster-password-lb1", "hacluster-password-lb2"} <= set(plan.get("host-auth").depends_on)
 
 
-def test_every_step_but_waits_has_a_delete() -> None:
+def test_every_step_that_changes_something_has_a_delete() -> None:
     for step in plan_for().steps:
-        assert (step.delete is None) == (step.kind is StepKind.WAIT), step.id
+        assert (step.delete is None) == (step.kind in (StepKind.WAIT, StepKind.CHECK)), step.id
 
 
 def test_secrets_travel_on_stdin_only() -> None:
@@ -99,15 +101,64 @@ def test_everywhere_placement_clones_haproxy_and_colocates_the_vip_with_it() -> 
     assert "ip_nonlocal_bind" not in plan_for().get("haproxy-config-lb1").create
 
 
-def test_fencing_devices_avoid_the_node_they_fence_and_come_before_stonith_is_enabled() -> None:
-    plan = plan_for(fencing=[{"name": "fence-lb1", "agent": "fence_xvm", "node": "lb1", "params": {"plug": "c-lb1"}}])
-    step = plan.get("fence-fence-lb1")
-    assert (
-        "pcmk_host_list=lb1" in step.create
-        and "location add location-fence-lb1-avoids-lb1 fence-lb1 lb1 -INFINITY" in step.create
-    )
-    assert "fence-fence-lb1" in plan.get("cluster-properties").depends_on
-    assert "stonith-enabled=true" in plan.get("cluster-properties").create
+def test_fencing_devices_avoid_the_node_they_fence_and_are_proven_before_stonith_is_enabled() -> None:
+    plan = plan_for(nodes=3)
+    step = plan.get("fence-lb2")
+    assert "pcs stonith create fence-lb2 fence_virsh" in step.create and "pcmk_host_list=lb2" in step.create
+    assert "plug=ha-lb-lb2" in step.create and "identity_file=/etc/ha-lb/fence/id_ssh" in step.create
+    assert "location add location-fence-lb2-avoids-lb2 fence-lb2 lb2 -INFINITY" in step.create
+    # Added once its node is a member (a node joining later is unknown to the CIB before), with every node's key.
+    assert {"member-lb2", "cluster-enable", "fence-secret-lb1", "fence-secret-lb3"} <= set(step.depends_on)
+    check = plan.get("fence-check-lb2")
+    assert check.node == "lb3" and check.kind is StepKind.CHECK and "action=status" in check.create
+    assert {"fence-check-lb1", "fence-check-lb2", "fence-check-lb3"} <= set(plan.get("cluster-properties").depends_on)
+    props = plan.get("cluster-properties").create
+    assert "stonith-enabled=true" in props and "priority-fencing-delay=5s" in props
+    assert "priority=1" in plan.get("vip").create  # the VIP's holder wins a two-node fence race
+
+
+def test_a_changed_fence_device_is_replaced_not_updated() -> None:
+    # `pcs stonith update` would keep a parameter the new definition dropped, and cannot change the agent.
+    create = plan_for(fencing={"agent": "fence_xvm"}).get("fence-lb1").create
+    assert "pcs stonith delete fence-lb1" in create and "stonith update" not in create
+
+
+@pytest.mark.parametrize(
+    ("uri", "virsh", "expected"),
+    [
+        ("qemu:///system", {}, "ip=10.0.0.1 identity_file=/etc/ha-lb/fence/id_ssh username=root"),
+        ("qemu+ssh://ops@kvm1.example/system", {}, "username=ops"),
+        ("qemu+ssh://ops@kvm1.example/system", {"user": "root", "address": "10.0.0.2"}, "ip=10.0.0.2"),
+    ],
+)
+def test_fence_virsh_is_derived_from_the_libvirt_uri(uri: str, virsh: dict[str, str], expected: str) -> None:
+    create = plan_for(fencing={"virsh": virsh}, uri=uri).get("fence-lb1").create
+    params = " ".join(sorted(w for w in create.split() if "=" in w and not w.startswith(("pcmk", "ha-lb", "id="))))
+    for part in expected.split():
+        assert part in params.split(), params
+    if "username=ops" in expected:
+        assert "use_sudo=1" in params and "ip=kvm1.example" in params
+
+
+def test_fence_secret_steps_write_root_only_files_and_refuse_a_second_line(tmp_path: Path) -> None:
+    plan = plan_for(fencing={"agent": "fence_ipmilan", "ipmi": {"addresses": {"lb1": "10.0.9.1", "lb2": "10.0.9.2"}}})
+    step = plan.get("fence-secret-lb1")
+    assert step.stdin is Stdin.FENCE_SECRET and step.kind is StepKind.NODE
+    script = render_script(step).replace("/etc/ha-lb/fence", str(tmp_path / "fence"))
+    ok = subprocess.run(["bash", "-c", script], input="Bmc-Pw-1", capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "fence" / "password").read_text() == "Bmc-Pw-1\n"
+    assert oct((tmp_path / "fence" / "password").stat().st_mode & 0o777) == "0o600"
+    helper = tmp_path / "fence" / "password.sh"
+    assert subprocess.run([str(helper)], capture_output=True, text=True).stdout == "Bmc-Pw-1\n"
+    bad = subprocess.run(["bash", "-c", script], input="Bmc-Pw-2\nroot:x", capture_output=True, text=True)
+    assert bad.returncode != 0 and (tmp_path / "fence" / "password").read_text() == "Bmc-Pw-1\n"
+
+
+def test_fencing_off_has_no_fence_step() -> None:
+    plan = plan_for(stonith=False)
+    assert not [st.id for st in plan.steps if st.id.startswith("fence")]
+    assert "stonith-enabled=false" in plan.get("cluster-properties").create
 
 
 def test_fresh_cib_is_seeded_with_dc_deadtime_only_where_pacemaker_never_ran() -> None:
@@ -243,7 +294,7 @@ def test_a_secret_step_refuses_anything_but_one_clean_line(tmp_path: Path, step_
 
 
 def test_cluster_wide_steps_take_the_cluster_lock_and_node_steps_do_not() -> None:
-    plan = plan_for(fencing=[{"name": "f1", "agent": "fence_xvm", "node": "lb1"}])
+    plan = plan_for(fencing={"agent": "fence_xvm"})
     for step in plan.steps:
         locked = "flock -w" in render_script(step)
         assert locked == (step.kind in (StepKind.AUTH, StepKind.CLUSTER, StepKind.CIB)), step.id

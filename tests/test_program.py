@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
+from components.plan import build_plan
+from components.settings import load_settings
 from tests.harness import (
     MOCK_PRIVATE_KEY,
     MOCK_PUBLIC_KEY,
@@ -45,7 +47,8 @@ def test_graph_has_a_vm_per_node_and_the_plan_as_commands(nodes: int) -> None:
     assert types["libvirt:index/cloudInitDisk:CloudInitDisk"] == nodes
     assert types["libvirt:index/volume:Volume"] == nodes + 1  # one base image for the single host
     assert types["pulumi:providers:libvirt"] == 1
-    assert types[COMMAND] == 5 * nodes + 12  # wait, password, config, CIB seed, member per node; 12 one-time steps
+    # Per node: wait, password, config, CIB seed, member, fence secret, fence device and its check; 12 one-time steps.
+    assert types[COMMAND] == 8 * nodes + 12
     assert types["ha-lb:cluster:FloatingIp"] == 1
     names = [x.urn for x in r.registrations]
     assert len(names) == len(set(names))
@@ -87,12 +90,20 @@ def test_registration_order_follows_dependencies() -> None:
     )
 
 
+def step_nodes(nodes: int) -> dict[str, str]:
+    """The node each step of the plan runs on, by step id."""
+    raw = {k.removeprefix("ha-lb:"): v for k, v in BASE.items()}
+    s = load_settings({**raw, "nodes": {"count": nodes}})
+    return {st.id: st.node for st in build_plan(s).steps}
+
+
 def test_connections_aim_at_each_steps_node() -> None:
     r = run(3)
+    on = step_nodes(3)
+    assert on["fence-check-lb1"] == "lb2" and on["fence-check-lb3"] == "lb1", "a device is checked from another node"
     for name, reg in commands(r).items():
         conn = unwrap(reg.inputs["connection"])
-        per_node = name.startswith(("wait-", "hacluster-password-", "haproxy-config-", "cib-seed-"))
-        node = name.rsplit("-", 1)[1] if per_node else "lb1"
+        node = on[name]
         assert conn["host"] == f"10.0.0.{10 + int(node[2:])}", name
         assert conn["user"] == "debian" and conn["port"] == 22
         assert conn["dialErrorLimit"] >= 60
@@ -120,9 +131,7 @@ def test_steps_are_replaced_delete_first_and_die_with_their_vm() -> None:
     r = run()
     for name, reg in commands(r).items():
         assert reg.delete_before_replace, name
-        per_node = name.startswith(("wait-", "hacluster-password-", "haproxy-config-", "cib-seed-"))
-        vm = name.rsplit("-", 1)[1] if per_node else "lb1"
-        assert r.by_urn[reg.deleted_with].name == f"{vm}-domain", name
+        assert r.by_urn[reg.deleted_with].name == f"{step_nodes(2)[name]}-domain", name
     assert "lb2-domain-id" in unwrap(commands(r)["wait-lb2"].inputs["triggers"])
 
 
@@ -161,7 +170,8 @@ def test_secrets_set_in_config_are_used_instead_of_generated() -> None:
     random = [x.name for x in r.of_type("random:index/randomPassword:RandomPassword")]
     assert random == ["secrets-stats-password"]
     # Only the nodes' host keys are generated: the admin key was given.
-    assert [x.name for x in r.of_type("tls:index/privateKey:PrivateKey")] == ["host-keys-lb1", "host-keys-lb2"]
+    generated = {x.name for x in r.of_type("tls:index/privateKey:PrivateKey")}
+    assert generated == {"host-keys-lb1", "host-keys-lb2", "fencing-ssh-key"}
     assert unwrap(r.outputs["haclusterPassword"]) == "given-Hacluster-1" and is_secret(r.outputs["haclusterPassword"])
     seed = unwrap(r.named("lb1-cloudinit").inputs["userData"])
     assert "Derived" in seed  # public half derived from the given private key
@@ -185,25 +195,64 @@ def test_bad_config_fails_at_preview_before_any_resource() -> None:
 def test_preview_with_unknown_ids_declares_every_step() -> None:
     r = run_program({**BASE}, preview=True, mocks=ProgramMocks(unknown_ids=True))
     assert r.error is None, r.error
-    assert len(r.of_type(COMMAND)) == 5 * 2 + 12  # two nodes: every step, as in the graph test above
+    assert len(r.of_type(COMMAND)) == 8 * 2 + 12  # two nodes: every step, as in the graph test above
 
 
-def test_everywhere_placement_and_fencing_evaluate() -> None:
-    r = run(
-        3,
-        **{
-            "ha-lb:cluster": {
-                "placement": "everywhere",
-                "fencing": [
-                    {"name": f"fence-lb{i}", "agent": "fence_xvm", "node": f"lb{i}", "params": {"plug": f"ha-lb-lb{i}"}}
-                    for i in (1, 2, 3)
-                ],
-            }
-        },
-    )
+def test_everywhere_placement_and_fence_xvm_evaluate() -> None:
+    r = run(3, **{"ha-lb:cluster": {"placement": "everywhere", "fencing": {"agent": "fence_xvm"}}})
     c = commands(r)
-    assert {"fence-fence-lb1", "colocation-vip-with-haproxy-clone", "order-haproxy-clone-then-vip"} <= set(c)
+    assert {"fence-lb1", "fence-check-lb1", "colocation-vip-with-haproxy-clone", "order-haproxy-clone-then-vip"} <= set(
+        c
+    )
     assert unwrap(r.outputs["placement"]) == "everywhere"
+    # The xvm key is generated, reaches every node on stdin, and is a secret output for the hypervisors' fence_virtd.
+    (key,) = [x for x in r.of_type("random:index/randomPassword:RandomPassword") if x.name == "fencing-xvm-key"]
+    assert key.inputs["length"] == 512 and is_secret(r.outputs["fenceXvmKey"])
+    assert unwrap(c["fence-secret-lb3"].inputs["stdin"]) == unwrap(r.outputs["fenceXvmKey"])
+    assert "fenceSshPublicKey" not in r.outputs
+
+
+def test_fence_virsh_by_default_with_a_generated_key_whose_public_half_is_an_output() -> None:
+    r = run(2)
+    c = commands(r)
+    (key,) = [x for x in r.of_type("tls:index/privateKey:PrivateKey") if x.name == "fencing-ssh-key"]
+    assert key.inputs["algorithm"] == "ED25519"
+    assert unwrap(r.outputs["fenceSshPublicKey"]) == MOCK_PUBLIC_KEY and not is_secret(r.outputs["fenceSshPublicKey"])
+    for node in ("lb1", "lb2"):
+        stdin = c[f"fence-secret-{node}"].inputs["stdin"]
+        assert is_secret(stdin) and unwrap(stdin) == MOCK_PRIVATE_KEY
+    # Fencing needs no secret on a command line: the device names the key file.
+    create = unwrap(c["fence-lb1"].inputs["create"])
+    assert "identity_file=/etc/ha-lb/fence/id_ssh" in create and "ip=10.0.0.1" in create and "BEGIN" not in create
+
+
+def test_fencing_off_declares_no_fence_step_or_secret() -> None:
+    r = run(2, **{"ha-lb:cluster": {"placement": "with-vip", "stonith": False}})
+    assert not [name for name in commands(r) if name.startswith("fence")]
+    assert not [x for x in r.registrations if x.name.startswith("fencing")]
+
+
+def test_fence_ipmilan_takes_the_bmc_password_from_config_into_a_file_only() -> None:
+    addresses = {"lb1": "10.0.0.201", "lb2": "10.0.0.202"}
+    r = run_program(
+        {
+            **BASE,
+            "ha-lb:cluster": {"fencing": {"agent": "fence_ipmilan", "ipmi": {"addresses": addresses}}},
+            "ha-lb:fencePassword": "Bmc-Pw-1",
+        },
+        secret_keys=["ha-lb:fencePassword"],
+    )
+    assert r.error is None, r.error
+    c = commands(r)
+    assert unwrap(c["fence-secret-lb2"].inputs["stdin"]) == "Bmc-Pw-1" and is_secret(
+        c["fence-secret-lb2"].inputs["stdin"]
+    )
+    create = unwrap(c["fence-lb2"].inputs["create"])
+    assert "ip=10.0.0.202" in create and "password_script=/etc/ha-lb/fence/password.sh" in create
+    for reg in r.registrations:
+        for value in reg.inputs.values():
+            if not is_secret(value):
+                assert "Bmc-Pw-1" not in str(unwrap(value)), reg.name
 
 
 def test_example_stack_evaluates(example_stack: Path) -> None:

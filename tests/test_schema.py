@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from components.schema import SCHEMA_FILE, render, stack_file_schema
+from components.settings import SECRET_KEYS
 from tests.conftest import EXAMPLE_STACKS, ROOT
 
 SCHEMA = stack_file_schema()
@@ -81,7 +82,7 @@ def test_the_shipped_schema_is_the_generated_one() -> None:
 def test_the_schema_takes_the_project_keys_and_any_other_namespace() -> None:
     assert set(CONFIG["properties"]) == {
         *(f"ha-lb:{k}" for k in ("libvirt", "nodes", "network", "vip", "cluster", "ssh", "haproxy", "cloudInit")),
-        *(f"ha-lb:{k}" for k in ("haclusterPassword", "statsPassword", "sshPrivateKey")),
+        *(f"ha-lb:{k}" for k in SECRET_KEYS),
     }
     assert CONFIG["required"] == ["ha-lb:vip"] and CONFIG["additionalProperties"] is False
     assert child(CONFIG, "libvirt:uri") == {} and child(CONFIG, "ha-lb:vips") is None

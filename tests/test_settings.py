@@ -19,6 +19,7 @@ from components.settings import (
 )
 
 BASE: dict[str, Any] = {"vip": {"address": "10.0.0.100"}, "network": {"cidr": "10.0.0.0/24"}}
+IPMI = {"lb1": "10.0.9.1", "lb2": "10.0.9.2"}
 
 
 def with_(patch: dict[str, Any]) -> dict[str, Any]:
@@ -79,12 +80,13 @@ def test_explicit_node_list_overrides_count_and_keeps_per_node_sizes() -> None:
     assert b.mac == "52:54:00:aa:bb:cc"
 
 
-def test_stonith_off_warns_and_is_on_with_devices() -> None:
-    assert any("fencing is off" in w for w in warnings_for(load_settings(BASE)))
-    fenced = load_settings(
-        with_({"cluster": {"fencing": [{"name": "f1", "agent": "fence_xvm", "node": "lb1", "params": {"plug": "x"}}]}})
-    )
-    assert fenced.stonith_enabled and not any("fencing is off" in w for w in warnings_for(fenced))
+def test_fencing_is_on_by_default_and_off_only_when_said_with_a_warning() -> None:
+    fenced = load_settings(BASE)
+    assert fenced.stonith_enabled and fenced.cluster.fencing.agent == "fence_virsh"
+    assert not any("fencing is off" in w for w in warnings_for(fenced))
+    off = load_settings(with_({"cluster": {"stonith": False}}))
+    (warning,) = [w for w in warnings_for(off) if "fencing is off" in w]
+    assert "VIP on two nodes" in warning
 
 
 # (case id, patch over BASE, text that must appear in one problem line: the key, then what is wrong or the fix)
@@ -158,14 +160,39 @@ BAD = [
         ["ha-lb:cluster.vipMonitor.interval"],
     ),
     (
-        "stonith-without-devices",
-        {"cluster": {"stonith": True}},
-        ["ha-lb:cluster.stonith", "no cluster.fencing devices"],
+        "ipmi-without-addresses",
+        {"cluster": {"fencing": {"agent": "fence_ipmilan"}}},
+        ["ha-lb:cluster.fencing.ipmi", "required with agent fence_ipmilan"],
     ),
     (
-        "fence-unknown-node",
-        {"cluster": {"fencing": [{"name": "f", "agent": "fence_xvm", "node": "zz"}]}},
-        ["ha-lb:cluster.fencing[0].node", "not a node"],
+        "ipmi-unknown-node",
+        {"cluster": {"fencing": {"agent": "fence_ipmilan", "ipmi": {"addresses": IPMI | {"zz": "10.0.9.3"}}}}},
+        ["ha-lb:cluster.fencing.ipmi.addresses.zz", "not a node"],
+    ),
+    (
+        "ipmi-node-missing",
+        {"cluster": {"fencing": {"agent": "fence_ipmilan", "ipmi": {"addresses": {"lb1": "10.0.9.1"}}}}},
+        ["ha-lb:cluster.fencing.ipmi.addresses", "no BMC address for node lb2"],
+    ),
+    (
+        "ipmi-on-a-node-address",
+        {"cluster": {"fencing": {"agent": "fence_ipmilan", "ipmi": {"addresses": {**IPMI, "lb2": "10.0.0.11"}}}}},
+        ["ha-lb:cluster.fencing.ipmi.addresses.lb2", "address of its own"],
+    ),
+    (
+        "ipmi-with-virsh",
+        {"cluster": {"fencing": {"ipmi": {"addresses": IPMI}}}},
+        ["ha-lb:cluster.fencing.ipmi", "only with agent fence_ipmilan"],
+    ),
+    (
+        "virsh-on-a-bridge-needs-the-hypervisor",
+        {"libvirt": {"network": {"bridge": "br0"}}},
+        ["ha-lb:cluster.fencing.virsh.address", "not the hypervisor"],
+    ),
+    (
+        "unknown-agent",
+        {"cluster": {"fencing": {"agent": "fence_foo"}}},
+        ["ha-lb:cluster.fencing.agent", "fence_virsh"],
     ),
     (
         "nat-on-two-hosts",
@@ -278,7 +305,7 @@ def test_every_problem_is_reported_at_once() -> None:
         {
             "vip": {"address": "10.0.0.11"},
             "haproxy": {"frontends": [{"name": "a", "port": 32700, "backend": "nope"}]},
-            "cluster": {"stonith": True},
+            "cluster": {"fencing": {"agent": "fence_ipmilan"}},
         }
     )
     with pytest.raises(SettingsError) as err:
@@ -288,7 +315,7 @@ def test_every_problem_is_reported_at_once() -> None:
         "ha-lb:vip.address",
         "ha-lb:haproxy.frontends[0].port",
         "ha-lb:haproxy.frontends[0].backend",
-        "ha-lb:cluster.stonith",
+        "ha-lb:cluster.fencing.ipmi",
     ):
         assert key in text
 
@@ -305,8 +332,12 @@ def _nodes_list(**first: Any) -> dict[str, Any]:
     return {"nodes": {"list": [{"name": "a", "address": "10.0.0.5", **first}, {"name": "b", "address": "10.0.0.6"}]}}
 
 
-def _fence(**device: Any) -> dict[str, Any]:
-    return {"cluster": {"fencing": [{"name": "f1", "agent": "fence_xvm", "node": "lb1", **device}]}}
+def _virsh(**virsh: Any) -> dict[str, Any]:
+    return {"cluster": {"fencing": {"virsh": virsh}}}
+
+
+def _ipmi(**ipmi: Any) -> dict[str, Any]:
+    return {"cluster": {"fencing": {"agent": "fence_ipmilan", "ipmi": {"addresses": IPMI, **ipmi}}}}
 
 
 def _backend(**backend: Any) -> dict[str, Any]:
@@ -318,7 +349,7 @@ TEXT_RULES: dict[str, tuple[str, Any, str]] = {
     "LibvirtNetwork.name": ("default", lambda v: {"libvirt": {"network": {"name": v}}}, "libvirt.network.name"),
     "LibvirtNetwork.bridge": (
         "br0",
-        lambda v: {"libvirt": {"network": {"name": None, "bridge": v}}},
+        lambda v: {"libvirt": {"network": {"name": None, "bridge": v}}, **_virsh(address="10.0.0.1")},
         "libvirt.network.bridge",
     ),
     "LibvirtSettings.uri": ("qemu:///system", lambda v: {"libvirt": {"uri": v}}, "libvirt.uri"),
@@ -341,10 +372,19 @@ TEXT_RULES: dict[str, tuple[str, Any, str]] = {
         lambda v: {"cluster": {"haproxyMonitor": {"interval": "5s", "timeout": v}}},
         "cluster.haproxyMonitor.timeout",
     ),
-    "FenceDevice.name": ("f1", lambda v: _fence(name=v), "cluster.fencing[0].name"),
-    "FenceDevice.agent": ("fence_xvm", lambda v: _fence(agent=v), "cluster.fencing[0].agent"),
-    "FenceDevice.node": ("lb1", lambda v: _fence(node=v), "cluster.fencing[0].node"),
-    "FenceDevice.params": ("ha-lb-lb1", lambda v: _fence(params={"plug": v}), "cluster.fencing[0].params.plug"),
+    "VirshFencing.user": ("root", lambda v: _virsh(user=v), "cluster.fencing.virsh.user"),
+    "VirshFencing.address": ("kvm1.example", lambda v: _virsh(address=v), "cluster.fencing.virsh.address"),
+    "FencingSettings.priorityDelay": (
+        "5s",
+        lambda v: {"cluster": {"fencing": {"priorityDelay": v}}},
+        "cluster.fencing.priorityDelay",
+    ),
+    "IpmiFencing.user": ("ADMIN", lambda v: _ipmi(user=v), "cluster.fencing.ipmi.user"),
+    "IpmiFencing.addresses": (
+        "lb1",
+        lambda v: _ipmi(addresses={v: "10.0.9.1", "lb2": "10.0.9.2"}),
+        "cluster.fencing.ipmi.addresses",
+    ),
     "ClusterSettings.name": ("ha-lb", lambda v: {"cluster": {"name": v}}, "cluster.name"),
     "ClusterSettings.dcDeadtime": ("5s", lambda v: {"cluster": {"dcDeadtime": v}}, "cluster.dcDeadtime"),
     "ClusterSettings.failureTimeout": ("10min", lambda v: {"cluster": {"failureTimeout": v}}, "cluster.failureTimeout"),
@@ -409,13 +449,12 @@ TEXT_RULES: dict[str, tuple[str, Any, str]] = {
         lambda v: {"cloudInit": {"extraPackages": [v]}},
         "cloudInit.extraPackages[0]",
     ),
-    # Text checked outside the model: server addresses (host and port) and agent parameter names.
+    # Text checked outside the model: server addresses (host and port).
     "server address": (
         "web1.example:8080",
         lambda v: _backend(servers=[{"name": "s", "address": v}]),
         "haproxy.backends[0].servers[0].address",
     ),
-    "agent parameter name": ("plug", lambda v: _fence(params={v: "x"}), "cluster.fencing[0].params"),
 }
 
 

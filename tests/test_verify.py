@@ -24,12 +24,7 @@ def pcs_socket() -> Iterator[str]:
 
 
 def settings(nodes: int = 2, placement: str = "with-vip", stonith: bool = False, **extra: Any) -> Settings:
-    cluster: dict[str, Any] = {"placement": placement, **extra.pop("cluster", {})}
-    if stonith:
-        cluster["fencing"] = [
-            {"name": f"fence-lb{i}", "agent": "fence_xvm", "node": f"lb{i}", "params": {"plug": f"ha-lb-lb{i}"}}
-            for i in range(1, nodes + 1)
-        ]
+    cluster: dict[str, Any] = {"placement": placement, "stonith": stonith, **extra.pop("cluster", {})}
     return load_settings(
         {
             "vip": {"address": "10.0.0.100"},

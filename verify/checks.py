@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from components.fencing import fence_devices
 from components.host_keys import HostKey
 from components.plan import (
     COROSYNC_CONF,
@@ -25,7 +26,15 @@ from components.plan import (
 from components.render import render_haproxy_cfg, render_meta_data, render_network_config, render_user_data
 from components.settings import Settings
 
-from .offline import CLUSTER_SHIM, OfflineCib, Placement, normalized_configuration, primitives, started_in_transition
+from .offline import (
+    CLUSTER_SHIM,
+    OfflineCib,
+    Placement,
+    normalized_configuration,
+    primitives,
+    started_in_transition,
+    waits_for_fencing,
+)
 from .report import Report
 from .runner import Runner, run
 
@@ -167,11 +176,11 @@ def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
     if not report.add("scheduler", "all nodes up: VIP with HAProxy", ok, detail or done.tail()):
         return
     (home,) = p0[VIP_ID]
-    for dev in s.cluster.fencing:
-        where = p0.get(dev.name, set())
+    for dev in fence_devices(s):
+        where = p0.get(dev.id, set())
         report.add(
             "scheduler",
-            f"fencing device {dev.name} runs, not on {dev.node}",
+            f"fencing device {dev.id} runs, not on {dev.node}",
             len(where) == 1 and dev.node not in where,
             f"on {sorted(where) or 'no node'}",
         )
@@ -189,11 +198,20 @@ def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
             f"VIP on {sorted(p.get(VIP_ID, set()))}",
         )
 
-    p1, done = cib.simulate(s0, cib.path("s1.xml"), fail=[home])
+    graph = cib.path("s1-graph.xml")
+    p1, done = cib.simulate(s0, cib.path("s1.xml"), fail=[home], graph=graph)
     facts["vip-node-fails"] = p1
     ok, detail = _serving(s, p1)
     ok = ok and home not in p1[VIP_ID]
     report.add("scheduler", f"VIP's node {home} fails: both move to a survivor", ok, detail or done.tail())
+    if s.stonith_enabled:
+        fenced_first = graph.exists() and waits_for_fencing(graph.read_text(), VIP_ID, home)
+        report.add(
+            "scheduler",
+            f"VIP's node {home} lost: the VIP starts elsewhere only once {home} is fenced",
+            fenced_first,
+            "the VIP's start waits for the fence" if fenced_first else "the VIP's start does not wait for a fence",
+        )
     if ok:
         (moved_to,) = p1[VIP_ID]
         returning = cib.copy("s1.xml", "s1-rebooted.xml")

@@ -107,9 +107,13 @@ class OfflineCib:
         fail: Sequence[str] = (),
         up: Sequence[str] = (),
         inject: Sequence[str] = (),
+        graph: Path | None = None,
     ) -> tuple[Placement, Completed]:
-        """One scheduler transition from `source` (nodes failing or joining, op failures injected) into `target`."""
+        """One scheduler transition from `source` (nodes failing or joining, op failures injected) into `target`;
+        `graph` receives the transition graph (each action with the actions it waits for)."""
         argv = ["crm_simulate", "-x", str(source), "-S", "--output-as=xml", "-O", str(target)]
+        if graph is not None:
+            argv += ["-G", str(graph)]
         for node in fail:
             argv += ["-f", node]
         for node in up:
@@ -135,6 +139,33 @@ def parse_placement(xml_text: str) -> Placement:
         if res.get("active") == "true" and res.get("role") in ("Started", "Promoted", "Unpromoted"):
             nodes.update(n.get("name", "") for n in res.findall("node"))
     return placement
+
+
+def waits_for_fencing(graph_xml: str, resource: str, node: str) -> bool:
+    """Whether the graph starts `resource` somewhere only once `node` is fenced (directly or through other actions)."""
+    root = ET.fromstring(graph_xml)
+    waits: dict[str, set[str]] = {}
+    labels: dict[str, tuple[str, str, str]] = {}
+    for synapse in root.iter("synapse"):
+        for action in synapse.find("action_set") or []:
+            aid = action.get("id", "")
+            labels[aid] = (action.get("operation", ""), action.get("operation_key", ""), action.get("on_node", ""))
+            waits[aid] = {t.get("id", "") for trig in synapse.iter("trigger") for t in trig}
+        for trig in synapse.iter("trigger"):
+            for t in trig:
+                labels.setdefault(
+                    t.get("id", ""), (t.get("operation", ""), t.get("operation_key", ""), t.get("on_node", ""))
+                )
+    fence = {a for a, (op, _, on) in labels.items() if op == "stonith" and on == node}
+    starts = [a for a, (op, key, _) in labels.items() if op == "start" and key.split("_start_")[0] == resource]
+
+    def before(action: str, seen: set[str]) -> set[str]:
+        for dep in waits.get(action, set()) - seen:
+            seen.add(dep)
+            before(dep, seen)
+        return seen
+
+    return bool(starts) and all(fence & before(a, set()) for a in starts)
 
 
 def started_in_transition(xml_text: str, resource: str, node: str) -> bool:

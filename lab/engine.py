@@ -110,6 +110,7 @@ class LabMocks(pulumi.runtime.Mocks):
         self.disks: dict[str, dict[str, Any]] = {}
         self.node_at: dict[str, str] = {}  # node address -> node name, from the program's network-config
         self.seen: set[str] = set()  # resources the program declared in this run
+        self.recorded: set[str] = set()  # resources realized (or found unchanged) in this run
 
     def call(self, args: pmocks.MockCallArgs) -> tuple[dict[Any, Any], Optional[list[tuple[str, str]]]]:
         raise NotImplementedError(f"the lab does not provide {args.token}")
@@ -142,6 +143,7 @@ class LabMocks(pulumi.runtime.Mocks):
             record["addresses"] = sorted(a for a, n in self.node_at.items() if n == outputs["node"])
         with self.lock:
             self.lab.state.resources[key] = {**(previous or {}), **record}
+            self.recorded.add(key)
             self.lab.state.save()
         return resource_id, {**args.inputs, **outputs}
 
@@ -256,7 +258,23 @@ class Lab:
         error = evaluate(config, mocks, monitor, stack="lab")
         if error is None:
             error = self.remove_undeclared(mocks.seen)
+        else:
+            self.after_failure(mocks.recorded)
         return unwrap(monitor.stack_outputs), error
+
+    def after_failure(self, recorded: set[str]) -> None:
+        """After a failed run: what it did not realize (what failed, and what it never reached, which depends on
+        that or came later) comes after what it did, in the order it had, so deletes (newest first) still undo
+        dependents before their dependencies."""
+        now = time.monotonic()
+        rest = sorted((k for k in self.state.resources if k not in recorded), key=lambda k: self._order(k))
+        for i, key in enumerate(rest):
+            self.state.resources[key]["order"] = now + i * 1e-6
+        if rest:
+            self.state.save()
+
+    def _order(self, key: str) -> float:
+        return float(self.state.resources[key]["order"])
 
     def remove_undeclared(self, declared: set[str]) -> Optional[BaseException]:
         """What the program no longer declares goes, as `pulumi up` deletes it: newest first, each step's delete run,

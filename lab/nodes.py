@@ -1,7 +1,8 @@
 """Lab nodes: systemd-nspawn containers booting the node image, on a bridge in the lab's own network namespace.
 
 Each node gets what the program gave its VM: an overlay on the rootfs (its disk), the program's NoCloud seed
-(user-data, meta-data, network-config: cloud-init does the rest), and a NIC with the program's MAC on the bridge.
+(user-data, meta-data, network-config: cloud-init does the rest), and a NIC with the program's MAC on the bridge;
+and what the VM's image would carry: an APT source, the lab's repository in place of a Debian mirror.
 Every process the lab starts is recorded by pid and stopped by pid.
 """
 

@@ -1,14 +1,18 @@
 """End to end on real nodes: the program's own resources applied to systemd-nspawn nodes by the lab engine.
 
-Polls with deadlines, never fixed sleeps. Every lab lives in its own temporary directory and network namespace,
-and is taken down (containers, mounts, namespace) whatever happens.
+The real path: nodes boot an image without the program's packages and cloud-init installs them from the lab's APT
+repository. Every `up` returns only once every node is online in every node's view and the live CIB holds what the
+plan declares (the no-drift check). Polls with deadlines, never fixed sleeps. Every lab lives in its own temporary
+directory and network namespace, and is taken down (containers, mounts, APT server, namespace) whatever happens.
 """
 
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from components.plan import cib_expectations
 from lab import operations as ops
 from lab.nodes import netns_for
 
@@ -33,6 +37,7 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ops.LabConte
         assert str(ctx.lab.state_dir) not in Path("/proc/self/mounts").read_text()
         assert ctx.lab.containers.names() == []
         assert [g for g in ctx.lab.containers.groups() if g.exists()] == []
+        assert ctx.apt.pid() is None and not ctx.apt.pid_file.exists()
 
 
 def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) -> None:
@@ -44,6 +49,18 @@ def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) ->
     for node in names:
         init = lab.lab.containers.init_pid(node)
         assert f"/{lab.lab.netns}/{node}/payload/" in Path(f"/proc/{init}/cgroup").read_text()
+
+    # cloud-init installed the packages at first boot from the lab's repository (each node fetched pacemaker from it),
+    # under the policy that kept their services from starting, and removed that policy afterwards.
+    source = f"deb [trusted=yes] http://{s.gateway}:{lab.apt.port}/ ./"
+    check = (
+        f"grep -qxF {shlex.quote(source)} /etc/apt/sources.list"
+        " && grep -q '^Setting up pacemaker ' /var/log/cloud-init-output.log && test ! -e /usr/sbin/policy-rc.d"
+    )
+    for node in names:
+        ok, out = lab.on(node, f"sh -c {shlex.quote(check)}")
+        assert ok, f"{node}: {out}"
+    assert lab.apt.log_file.read_text().count("GET /./pacemaker_") >= len(names)
 
     # Every node online, the VIP and HAProxy together.
     ops.wait_for("every node online", lambda: ops.node_states(lab) == dict.fromkeys(names, True), 120)
@@ -91,6 +108,7 @@ def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) ->
 
     if len(names) == 2:
         scale_up_and_down(lab, tmp_path)
+        drift_is_caught(lab)
 
 
 def quorum_flags(lab: ops.LabContext, node: str) -> str:
@@ -124,3 +142,17 @@ def scale_up_and_down(lab: ops.LabContext, tmp_path: Path) -> None:
     assert ops.resource_nodes(lab)["vip"] == {home}
     assert "2Node" in quorum_flags(lab, home)
     assert ops.http_status(lab.lab.netns, stats, ops.stats_auth(lab)) == 200
+
+
+def drift_is_caught(lab: ops.LabContext) -> None:
+    """A constraint removed by hand: `up` (its step unchanged, so not run) fails naming it; `up --rerun` restores it."""
+    (order,) = [e for e in cib_expectations(lab.settings) if e.what.startswith("constraint order-")]
+    cid = order.what.removeprefix("constraint ")
+    node = sorted(ops.alive_nodes(lab))[0]
+    ok, out = lab.on(node, f"pcs constraint delete {cid}", timeout=30)
+    assert ok, out
+    assert ops.drift(lab) == [order.what]
+    with pytest.raises(RuntimeError, match=f"missing: {order.what}"):
+        ops.up(lab)
+    ops.up(lab, rerun=True)
+    assert ops.drift(lab) == []

@@ -1,4 +1,4 @@
-"""python -m lab {up,status,failover,down}: the program's real resources on real nodes on this machine.
+"""python -m lab {up,status,failover,fence,hang,unhang,down}: the program's real resources on real nodes here.
 
 No hypervisor needed: nodes are systemd-nspawn containers booting a Debian 12 image, inside a network namespace of
 the lab's own. Needs root and Debian's tools (scripts/setup).
@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--rerun", action="store_true", help="run every step's create again, even unchanged ones")
     sub.add_parser("status", help="pcs status, where the VIP is, the stats page through the VIP")
     sub.add_parser("failover", help="hard-kill the VIP's node and report the outage")
+    fence = sub.add_parser("fence", help="fence a node through the cluster (stonith_admin on another node)")
+    fence.add_argument("node")
+    fence.add_argument("--off", action="store_true", help="power it off and leave it off (default: reboot)")
+    for name, what in (("hang", "freeze a node: processes stopped, kernel answering"), ("unhang", "thaw it")):
+        sub.add_parser(name, help=what).add_argument("node")
     down = sub.add_parser("down", help="run the deletes, stop the nodes, remove the namespace and mounts")
     down.add_argument("--fast", action="store_true", help="skip the deletes (as `pulumi destroy` does with the VMs)")
     a = p.parse_args(argv)
@@ -39,6 +44,15 @@ def main(argv: list[str] | None = None) -> int:
             return ops.status(ctx)
         if a.command == "failover":
             ops.failover(ctx)
+            return 0
+        if a.command == "fence":
+            result = ops.fence(ctx, a.node, "off" if a.off else "reboot")
+            return 0 if result.went_off else 1
+        if a.command == "hang":
+            ops.hang(ctx, a.node)
+            return 0
+        if a.command == "unhang":
+            ops.unhang(ctx, a.node)
             return 0
         failures = ops.down(ctx, run_deletes=not a.fast)
         for f in failures:

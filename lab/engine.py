@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +36,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop
 
 from verify.runner import Completed, Runner, run
 
+from . import bmc
 from .nodes import Containers, NodeSeed, netns_for
 from .program import OutputsMonitor, evaluate, unwrap
 from .ssh import Connection, Ssh
@@ -194,6 +195,13 @@ class LabMocks(pulumi.runtime.Mocks):
             # A changed domain gets a new disk; a stopped one boots again from its own (as after a refresh).
             self.lab.containers.start(self.lab.rootfs, seed, fresh_disk=changed, apt_source=self.lab.apt_source)
             self.lab.log(f"  ok   {time.monotonic() - started:5.1f}s  {name} (node {node} booting)")
+        plan = self.lab.bmcs
+        if plan is not None and node in plan.addresses:
+            # The node's BMC, on every pass (left alone when unchanged and running): records how its node boots.
+            control = bmc.lab_power_control(self.lab.state_dir, self.lab.rootfs, seed, self.lab.apt_source)
+            bmc.Bmcs(self.lab.state_dir, self.lab.netns).start(
+                node, plan.addresses[node], plan.user, plan.password, control
+            )
         return {"node": node}
 
     # --- remote steps ----------------------------------------------------------------------------------------
@@ -220,6 +228,16 @@ class LabMocks(pulumi.runtime.Mocks):
         return {"stdout": done.stdout, "stderr": done.stderr}
 
 
+@dataclass(frozen=True)
+class BmcPlan:
+    """The nodes' BMCs the lab runs (`bmc.py`), as the stack's fence_ipmilan devices reach them."""
+
+    user: str
+    password: str
+    addresses: dict[str, str]
+    """By node name."""
+
+
 class Lab:
     """The lab in `state_dir`: its state file, SSH keys and node disks."""
 
@@ -228,6 +246,8 @@ class Lab:
         self.rootfs = rootfs
         self.apt_source: Optional[str] = None
         """Each node's APT source, written into its disk when it starts (`apt_repo.source_line`)."""
+        self.bmcs: Optional[BmcPlan] = None
+        """The BMCs to run, one per node (None: the stack does not fence through BMCs)."""
         self.log = log
         self.state = LabState.load(state_dir / "state.json")
         self.step_seconds: dict[str, float] = {}
@@ -248,14 +268,28 @@ class Lab:
             host_key=conn.get("hostKey"),
         )
 
-    def apply(self, config: dict[str, Any], rerun: bool = False) -> tuple[dict[str, Any], Optional[BaseException]]:
-        """Evaluate the program with the lab stack's config and realize every resource; returns the outputs."""
+    def fence_password(self) -> str:
+        """The lab's BMC password (the stack's secret `fencePassword`): random, made once per state directory and
+        kept there, root only."""
+        path = self.state_dir / "fence-password"
+        if not path.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(_password(16))  # fence_ipmilan: 1-20 characters
+        return path.read_text()
+
+    def apply(
+        self, config: dict[str, Any], rerun: bool = False, secret_keys: Sequence[str] = ()
+    ) -> tuple[dict[str, Any], Optional[BaseException]]:
+        """Evaluate the program with the lab stack's config (`secret_keys`: the keys set as secrets) and realize
+        every resource; returns the outputs."""
         self.step_seconds = {}
         self.state = LabState.load(self.state.path)  # the file is the truth: another run may have changed it
         mocks = LabMocks(self, rerun)
         monitor = OutputsMonitor(mocks)
         _ensure_event_loop().set_default_executor(_executor())  # type: ignore[no-untyped-call]
-        error = evaluate(config, mocks, monitor, stack="lab")
+        error = evaluate(config, mocks, monitor, secret_keys=secret_keys, stack="lab")
         if error is None:
             error = self.remove_undeclared(mocks.seen)
         else:
@@ -294,6 +328,9 @@ class Lab:
             del self.state.resources[key]
             self.state.save()
         for node in nodes:
+            # Its BMC first (none powers it on again), thawed (a frozen node stops cleanly), then the node.
+            bmc.Bmcs(self.state_dir, self.netns).stop(node)
+            bmc.thaw(self.containers, node)
             self.containers.stop(node)
             shutil.rmtree(self.containers.node_dir(node), ignore_errors=True)
             self.log(f"  ok   {'':>6}  node {node} removed")

@@ -3,6 +3,8 @@ failed or interrupted run."""
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import json
 import os
 import shlex
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -26,8 +29,9 @@ from components.settings import Settings
 from verify.runner import Runner, run
 from verify.stackfile import settings_from_stack_file, stack_config
 
+from . import bmc
 from .apt_repo import AptServer, ensure_repo, repo_recipe, source_line
-from .engine import Lab, Log
+from .engine import BmcPlan, Lab, Log
 from .image import ensure_rootfs, image_recipe, rootfs_path
 from .nodes import LabNetwork, in_netns
 from .probe import Outage, Sample, outage_around, parse_samples
@@ -73,6 +77,15 @@ def lab_stack(folder: Path, name: str, nodes: int | None = None, cluster: dict[s
     if nodes is not None:
         config["ha-lb:nodes"] = {**config.get("ha-lb:nodes", {}), "count": nodes}
     config["ha-lb:cluster"] = {**config.get("ha-lb:cluster", {}), **(cluster or {})}
+    ipmi = config["ha-lb:cluster"].get("fencing", {}).get("ipmi")
+    if ipmi is not None:
+        # A BMC address for every node: the lab's BMCs sit at .200 + the node's number on the lab's network.
+        net = ipaddress.ip_network(config["ha-lb:network"]["cidr"])
+        prefix = config["ha-lb:nodes"].get("namePrefix", "node")
+        count = int(config["ha-lb:nodes"].get("count", 2))
+        fencing = dict(config["ha-lb:cluster"]["fencing"])
+        fencing["ipmi"] = {**ipmi, "addresses": {f"{prefix}{i}": str(net[200 + i]) for i in range(1, count + 1)}}
+        config["ha-lb:cluster"]["fencing"] = fencing
     path = folder / f"Pulumi.{name}.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -127,8 +140,9 @@ def up(ctx: LabContext, rerun: bool = False, rejoin_timeout: float = 180) -> flo
     ctx.apt.start(repo)
     ctx.lab.apt_source = source_line(str(ctx.settings.gateway), ctx.apt.port)
     ctx.lab.log(f"up: {ctx.stack.name}: {len(ctx.settings.node_list)} nodes, VIP {ctx.settings.vip.address}")
+    config, secret_keys = lab_config(ctx)
     t0 = time.monotonic()
-    outputs, error = ctx.lab.apply(stack_config(ctx.stack), rerun=rerun)
+    outputs, error = ctx.lab.apply(config, rerun=rerun, secret_keys=secret_keys)
     if outputs:
         path = ctx.lab.state_dir / "outputs.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -154,6 +168,21 @@ def up(ctx: LabContext, rerun: bool = False, rejoin_timeout: float = 180) -> flo
         raise RuntimeError("up: the live CIB has drifted from the plan; missing: " + "; ".join(missing))
     ctx.lab.log(f"up: the live CIB holds what the plan declares; {time.monotonic() - started:.1f} s in all")
     return to_vip
+
+
+def lab_config(ctx: LabContext) -> tuple[dict[str, Any], list[str]]:
+    """The stack's config as the lab applies it, and its secret keys: with fence_ipmilan, the lab's BMC password as
+    the secret `fencePassword` (the BMCs start with it: `Lab.bmcs`)."""
+    config = stack_config(ctx.stack)
+    s = ctx.settings
+    ipmi = s.cluster.fencing.ipmi
+    if not (s.stonith_enabled and s.cluster.fencing.agent == "fence_ipmilan" and ipmi is not None):
+        ctx.lab.bmcs = None
+        return config, []
+    password = ctx.lab.fence_password()
+    ctx.lab.bmcs = BmcPlan(ipmi.user, password, {n: str(a) for n, a in ipmi.addresses.items()})
+    config["ha-lb:fencePassword"] = password
+    return config, ["ha-lb:fencePassword"]
 
 
 def all_online_everywhere(ctx: LabContext, names: set[str]) -> bool:
@@ -362,6 +391,8 @@ def down(ctx: LabContext, run_deletes: bool = True) -> list[str]:
     if run_deletes and alive_nodes(ctx) and (ctx.lab.state_dir / "outputs.json").exists():
         ctx.lab.log("down: running every step's delete, newest first")
         failures = ctx.lab.run_deletes()
+    # The BMCs go before the nodes (none powers a node on behind `down`), frozen nodes are thawed.
+    bmc.teardown(ctx.lab.state_dir, ctx.lab.netns)
     for name in ctx.lab.containers.names():
         ctx.lab.containers.stop(name)
         ctx.lab.log(f"down: stopped {name}")
@@ -370,7 +401,7 @@ def down(ctx: LabContext, run_deletes: bool = True) -> list[str]:
     ctx.network.down()
     for sub in ("nodes", "keys"):
         shutil.rmtree(ctx.lab.state_dir / sub, ignore_errors=True)
-    for f in ("state.json", "outputs.json", ctx.apt.log_file.name):
+    for f in ("state.json", "outputs.json", "fence-password", ctx.apt.log_file.name):
         (ctx.lab.state_dir / f).unlink(missing_ok=True)
     ctx.lab.log("down: no container, mount or namespace of the lab is left")
     return failures
@@ -413,3 +444,220 @@ class Backend:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+# --- fencing -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FenceResult:
+    node: str
+    by: str
+    """The node that ran stonith_admin (the cluster's fencer picks the device and who runs it)."""
+    action: str
+    seconds: float
+    """How long stonith_admin took."""
+    went_off: bool
+    """The node's container was seen gone (or with a new init) while it ran."""
+    back_after: float | None
+    """Seconds from the start until the node's container ran again with a new init (reboot), else None."""
+
+
+class InitWatch:
+    """Polls a node's container every 50 ms on a thread: whether it went off (gone, or another init)."""
+
+    def __init__(self, ctx: LabContext, node: str) -> None:
+        self.ctx, self.node = ctx, node
+        self.before = ctx.lab.containers.init_pid(node)
+        self.went_off = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.ctx.lab.containers.init_pid(self.node) != self.before:
+                self.went_off = True
+            self._stop.wait(0.05)
+
+    def rebooted(self) -> bool:
+        now = self.ctx.lab.containers.init_pid(self.node)
+        return now is not None and now != self.before
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def fence(ctx: LabContext, node: str, action: str = "reboot", back_within: float = 120) -> FenceResult:
+    """Fence a node through the cluster (`stonith_admin --reboot`, or `--fence`: off), asked on another node."""
+    others = [n for n in alive_nodes(ctx) if n != node]
+    if not others:
+        raise RuntimeError(f"no other node runs to fence {node} from")
+    flag = {"reboot": "--reboot", "off": "--fence"}[action]
+    watch = InitWatch(ctx, node)
+    started = time.monotonic()
+    try:
+        ok, out = ctx.on(others[0], f"stonith_admin {flag} {node} --timeout 120", timeout=180)
+        took = time.monotonic() - started
+        if not ok:
+            raise RuntimeError(f"stonith_admin {flag} {node} on {others[0]} failed: {out.strip()}")
+        back = None
+        if action == "reboot":
+            wait_for(f"{node} running again", watch.rebooted, back_within, 0.05)
+            back = time.monotonic() - started
+        else:
+            wait_for(f"{node} off", lambda: not ctx.lab.containers.is_running(node), 10, 0.05)
+    finally:
+        watch.stop()
+    result = FenceResult(node, others[0], action, took, watch.went_off, back)
+    ctx.lab.log(
+        f"fence: {node} {action} asked on {others[0]}: done in {took:.2f} s; container "
+        + ("went off" if result.went_off else "never went off")
+        + (f", running again (new init) {back:.2f} s after the request" if back is not None else "")
+    )
+    return result
+
+
+def hang(ctx: LabContext, node: str) -> None:
+    """Freeze a node: its processes stop where they are, its kernel (addresses, ARP) stays."""
+    bmc.freeze(ctx.lab.containers, node)
+    ctx.lab.log(f"hang: {node} frozen (processes stopped; its addresses still answer ARP)")
+
+
+def unhang(ctx: LabContext, node: str) -> None:
+    bmc.thaw(ctx.lab.containers, node)
+    ctx.lab.log(f"unhang: {node} thawed")
+
+
+def vip_on(ctx: LabContext, node: str) -> bool:
+    """The VIP configured in the node's network namespace, read from its kernel (`/proc/<init>/net/fib_trie`, as
+    `ip addr` inside it would say): works on a frozen node, which SSH cannot ask."""
+    pid = ctx.lab.containers.init_pid(node)
+    if pid is None:
+        return False
+    try:
+        lines = Path(f"/proc/{pid}/net/fib_trie").read_text().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    vip = str(ctx.settings.vip.address)
+    return any(line.strip().endswith(f"-- {vip}") and "host LOCAL" in nxt for line, nxt in itertools.pairwise(lines))
+
+
+@dataclass(frozen=True)
+class VipSample:
+    at: float
+    holders: frozenset[str]
+    """ARP: the MACs that answered one request for the VIP; kernel: the running nodes that have it configured."""
+
+    @property
+    def duplicate(self) -> bool:
+        return len(self.holders) > 1
+
+
+def _duplicate_seconds(samples: list[VipSample]) -> float:
+    """The sum of the intervals that start at a sample where two held the VIP."""
+    return sum(b.at - a.at for a, b in itertools.pairwise(samples) if a.duplicate)
+
+
+class VipWatch:
+    """Who holds the VIP, sampled every ~100 ms for the whole run, two ways: the MACs answering a broadcast ARP
+    request for it on the bridge (`lab.arpwatch` in the lab's namespace, stopped by pid), and the nodes whose kernel
+    has it configured (`vip_on`: also a frozen node's)."""
+
+    def __init__(self, ctx: LabContext, every: float = 0.1) -> None:
+        self.ctx, self.every = ctx, every
+        self.kernel: list[VipSample] = []
+        self.dir = Path(tempfile.mkdtemp(prefix="ha-lb-arp-"))
+        argv = [sys.executable, "-m", "lab.arpwatch", "br0", str(ctx.settings.gateway), str(ctx.settings.vip.address)]
+        argv += [str(self.dir / "arp"), "--interval", str(every)]
+        self.proc = subprocess.Popen(in_netns(ctx.lab.netns, argv), cwd=ROOT, stdin=subprocess.DEVNULL)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self.arp: list[VipSample] = []
+
+    def _run(self) -> None:
+        nodes = [n.name for n in self.ctx.settings.node_list]
+        while not self._stop.is_set():
+            at = time.time()
+            self.kernel.append(VipSample(at, frozenset(n for n in nodes if vip_on(self.ctx, n))))
+            self._stop.wait(max(0.0, self.every - (time.time() - at)))
+
+    def _read_arp(self) -> list[VipSample]:
+        path = self.dir / "arp"
+        lines = path.read_text().splitlines() if path.exists() else []
+        out = []
+        for line in lines[:-1]:  # the last line may be half written
+            at, _, macs = line.partition(" ")
+            out.append(VipSample(float(at), frozenset(m for m in macs.split(",") if m)))
+        return out
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.arp = self._read_arp()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def duplicate_seconds(self) -> float:
+        """How long two nodes held the VIP at once: the longer of what ARP and the kernels tell."""
+        return max(_duplicate_seconds(self.arp), _duplicate_seconds(self.kernel))
+
+    def duplicates(self) -> list[VipSample]:
+        return [x for x in (*self.arp, *self.kernel) if x.duplicate]
+
+    def summary(self) -> str:
+        answered = [s for s in self.arp if s.holders]
+        macs = sorted({m for s in self.arp for m in s.holders})
+        return (
+            f"{len(self.arp)} ARP samples ({len(answered)} answered, MACs seen: {macs}), "
+            f"{len(self.kernel)} kernel samples; duplicate VIP: ARP {_duplicate_seconds(self.arp):.2f} s, "
+            f"kernel {_duplicate_seconds(self.kernel):.2f} s"
+        )
+
+
+def fencing_journal(ctx: LabContext, node: str, since: float) -> list[str]:
+    """The node's pacemaker/corosync journal lines about the lost node and its fencing since `since` (epoch s)."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since - 1))
+    ok, out = ctx.on(
+        node,
+        f"journalctl -u pacemaker -u corosync --no-pager -o short-precise --since {shlex.quote(stamp)}",
+        timeout=30,
+    )
+    keys = ("fenc", "Operation reboot", "Operation off", "lost", "membership", "vip", "A new membership", "quorum")
+    return [line for line in out.splitlines() if any(k.lower() in line.lower() for k in keys)] if ok else []
+
+
+_CUT_TABLE = "halab_cut"
+
+
+def cut_cluster_link(ctx: LabContext, a: str, b: str) -> None:
+    """Drop corosync's traffic (knet, UDP 5405) between two nodes on the lab bridge (nft, family bridge): each loses
+    the other while clients reach both."""
+    addr = {n.name: str(n.address) for n in ctx.settings.node_list}
+    rules = [
+        f"table bridge {_CUT_TABLE} {{",
+        " chain forward {",
+        "  type filter hook forward priority 0; policy accept;",
+        f"  ip saddr {addr[a]} ip daddr {addr[b]} udp dport 5405 drop",
+        f"  ip saddr {addr[b]} ip daddr {addr[a]} udp dport 5405 drop",
+        " }",
+        "}",
+    ]
+    rules_text = "\n".join(rules) + "\n"
+    done = subprocess.run(in_netns(ctx.lab.netns, ["nft", "-f", "-"]), input=rules_text, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"nft: {done.stderr.strip()}")
+
+
+def restore_cluster_link(ctx: LabContext) -> None:
+    subprocess.run(
+        in_netns(ctx.lab.netns, ["nft", "delete", "table", "bridge", _CUT_TABLE]), capture_output=True, text=True
+    )

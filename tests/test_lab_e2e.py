@@ -7,12 +7,14 @@ directory and network namespace, and is taken down (containers, mounts, APT serv
 """
 
 import shlex
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from components.plan import cib_expectations
+from lab import bmc
 from lab import operations as ops
 from lab.nodes import netns_for
 
@@ -74,6 +76,13 @@ def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) ->
     ops.wait_for(f"the VIP with HAProxy ({s.placement})", placed_as_configured, 60)
     (home,) = ops.resource_nodes(lab)["vip"]
 
+    # Fencing is on, through the real fence_ipmilan against each node's BMC: a device per node, started, never on
+    # the node it fences; each BMC is a process of the lab's, listening on its own address.
+    placed = ops.resource_nodes(lab)
+    for node in names:
+        assert placed.get(f"fence-{node}") and node not in placed[f"fence-{node}"], placed
+        assert bmc.Bmcs(lab.lab.state_dir).pid(node) is not None
+
     # The stats page answers on the VIP with its credentials and refuses without them.
     url = ops.stats_url(lab)
     assert ops.http_status(lab.lab.netns, url, ops.stats_auth(lab)) == 200
@@ -90,21 +99,38 @@ def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) ->
             "the backend through the VIP", lambda: "served-by-the-test-backend" in ops.fetch(lab, through_vip), 60
         )
 
-        # Hard-kill the VIP's node: the VIP serves again from a survivor, which sees the dead node offline.
+        # Hard-kill the VIP's node: a survivor fences it (reboot through its BMC: power on boots its container again)
+        # before it serves the VIP, and the fenced node rejoins.
+        killed_init = lab.lab.containers.init_pid(home)
         result = ops.failover(lab)
         assert result.killed == home and result.serving_from in names - {home}
         assert 0 < result.outage.seconds < 60
-        ops.wait_for("the dead node offline", lambda: ops.node_states(lab).get(home) is False, 60)
+        ops.wait_for(
+            "the dead node booted again by its fence",
+            lambda: lab.lab.containers.init_pid(home) not in (None, killed_init),
+            60,
+        )
+        settle(lab)
         ops.wait_for(
             "the backend through the VIP again", lambda: "served-by-the-test-backend" in ops.fetch(lab, through_vip), 60
         )
     finally:
         backend.stop()
 
-    # `up` again on the surviving lab: the dead node boots again from its disk, every step runs again, none fails.
+    # `up` again: every step runs again, none fails (a node found dead would boot again from its disk).
     ops.up(lab, rerun=True)
     ops.wait_for("every node online again", lambda: ops.node_states(lab) == dict.fromkeys(names, True), 120)
     assert ops.resource_nodes(lab)["vip"] == {result.serving_from}, "stickiness: the VIP stays where it moved"
+
+    # Fencing asked by hand reboots a node (its container goes and comes back), which rejoins.
+    other = sorted(names - {result.serving_from})[0]
+    fenced = ops.fence(lab, other)
+    assert fenced.went_off and fenced.back_after is not None
+    settle(lab)
+
+    hung_vip_node_is_fenced(lab)
+    if len(names) == 2:
+        cut_link_keeps_the_vip_holder(lab)
 
     if len(names) == 2:
         scale_up_and_down(lab, tmp_path)
@@ -156,3 +182,78 @@ def drift_is_caught(lab: ops.LabContext) -> None:
         ops.up(lab)
     ops.up(lab, rerun=True)
     assert ops.drift(lab) == []
+
+
+def settle(lab: ops.LabContext) -> str:
+    """Every node online everywhere, the VIP on one node; returns that node."""
+    names = {n.name for n in lab.settings.node_list}
+
+    def online() -> bool:
+        ops.rejoin_after_self_fence_notice(lab)  # the lab's nodes boot faster than a fence reports (ops)
+        return ops.all_online_everywhere(lab, names)
+
+    ops.wait_for("every node online", online, 180, 1)
+    ops.wait_for("the VIP placed", lambda: len(ops.resource_nodes(lab).get("vip", ())) == 1, 60)
+    (home,) = ops.resource_nodes(lab)["vip"]
+    return home
+
+
+def hung_vip_node_is_fenced(lab: ops.LabContext) -> None:
+    """The VIP's node hangs (processes stopped, its kernel still answering ARP for the VIP): a survivor fences it
+    (reboot: its container goes, a new init boots), and only then serves the VIP. At no sample (~100 ms) do two
+    nodes hold the VIP: neither two MACs answering ARP for it nor the address configured on two live kernels."""
+    names = {n.name for n in lab.settings.node_list}
+    home = settle(lab)
+    survivors = names - {home}
+    before = lab.lab.containers.init_pid(home)
+    watch = ops.VipWatch(lab)
+    since = time.time()
+    try:
+
+        def moved() -> bool:
+            return lab.lab.containers.init_pid(home) != before and any(ops.vip_on(lab, n) for n in survivors)
+
+        outage, _, at = ops.measure_outage(lab, lambda: ops.hang(lab, home), moved, timeout=150)
+    finally:
+        watch.stop()
+        ops.unhang(lab, home)  # a no-op once fenced: its container is a new one
+    stamp = time.strftime("%H:%M:%S", time.localtime(at)) + f"{at % 1:.3f}"[1:]
+    print(f"hung {home} at {stamp}: outage {outage.seconds:.2f} s")
+    print(f"hung {home}: {watch.summary()}")
+    assert any(s.holders for s in watch.arp), "the ARP watch saw nobody answering: it does not see the VIP"
+    assert watch.duplicates() == [], watch.duplicates()[:5]
+    served_from = [n for n in survivors if ops.vip_on(lab, n)]
+    assert len(served_from) == 1
+    for line in ops.fencing_journal(lab, served_from[0], since):
+        print(f"  {served_from[0]}: {line}")
+    assert 0 < outage.seconds < 120
+    settle(lab)
+
+
+def cut_link_keeps_the_vip_holder(lab: ops.LabContext) -> None:
+    """Two nodes, the cluster link cut (corosync's UDP 5405 dropped on the bridge) while clients reach both: each
+    sees the other lost and both try to fence; the priority-fencing-delay holds back the fencing of the VIP's node,
+    so that node wins: the other is fenced (rebooted, and stays out while the link is cut), the VIP never moves."""
+    home = settle(lab)
+    (other,) = {n.name for n in lab.settings.node_list} - {home}
+    pids = {n: lab.lab.containers.init_pid(n) for n in (home, other)}
+    watch = ops.VipWatch(lab)
+    since = time.time()
+    try:
+        ops.cut_cluster_link(lab, home, other)
+        took = ops.wait_for(
+            f"{other} fenced", lambda: lab.lab.containers.init_pid(other) not in (None, pids[other]), 120, 0.1
+        )
+        print(f"cut link: {other} fenced (rebooted) {took:.1f} s after the cut")
+        # Long enough for the delayed fencing of the VIP's node to have struck, had the other node won.
+        time.sleep(8)
+        assert lab.lab.containers.init_pid(home) == pids[home], "the VIP's node must survive"
+    finally:
+        ops.restore_cluster_link(lab)
+        watch.stop()
+    for line in ops.fencing_journal(lab, home, since):
+        print(f"  {home}: {line}")
+    print(f"cut link: {watch.summary()}")
+    assert watch.duplicates() == [], watch.duplicates()[:5]
+    assert settle(lab) == home
+    assert lab.lab.containers.init_pid(home) == pids[home]

@@ -80,9 +80,8 @@ def settle(ctx: ops.LabContext, timeout: float = 120) -> None:
 
 def reboot_dead_nodes(ctx: ops.LabContext) -> None:
     """What `lab up` does for a dead node: boot it again from its own disk (nothing else changes)."""
-    from verify.stackfile import stack_config
-
-    _, error = ctx.lab.apply(stack_config(ctx.stack))
+    config, secret_keys = ops.lab_config(ctx)  # with the lab's fence secret: its BMCs, as `lab up`
+    _, error = ctx.lab.apply(config, secret_keys=secret_keys)
     if error is not None:
         raise RuntimeError(f"could not boot the dead node again: {error}")
 

@@ -36,7 +36,10 @@ class FenceDevice:
     node: str
     """The node it fences."""
     params: dict[str, str]
-    """Agent parameters, secrets by file only."""
+    """Agent parameters, secrets by file only. Never `plug`: Pacemaker passes the agent `port=<host>` (from
+    `pcmk_host_map`), and an agent given both takes whichever comes last, in an order nothing fixes."""
+    plug: str | None
+    """The agent's name for the node (its libvirt domain), or None when the device serves one node (a BMC)."""
     checked_from: str
     """A node other than the fenced one, where `fence-check-<node>` asks the device for the node's power status."""
 
@@ -67,12 +70,12 @@ def _params(s: Settings, node: Node) -> dict[str, str]:
     f = s.cluster.fencing
     if f.agent == "fence_virsh":
         user, address = hypervisor_login(s, node)
-        params = {"ip": address, "username": user, "identity_file": SSH_KEY_FILE, "plug": domain_name(s, node)}
+        params = {"ip": address, "username": user, "identity_file": SSH_KEY_FILE}
         if user != "root":
             params["use_sudo"] = "1"  # virsh as another user would open that user's session daemon
         return params
     if f.agent == "fence_xvm":
-        return {"plug": domain_name(s, node), "key_file": XVM_KEY_FILE}
+        return {"key_file": XVM_KEY_FILE}
     assert f.ipmi is not None  # validated
     params = {"ip": str(f.ipmi.addresses[node.name]), "username": f.ipmi.user, "password_script": PASSWORD_SCRIPT}
     if f.ipmi.lanplus:
@@ -93,6 +96,7 @@ def fence_devices(s: Settings) -> list[FenceDevice]:
             agent=s.cluster.fencing.agent,
             node=node.name,
             params=_params(s, node),
+            plug=None if s.cluster.fencing.agent == "fence_ipmilan" else domain_name(s, node),
             checked_from=nodes[(i + 1) % len(nodes)].name,
         )
         for i, node in enumerate(nodes)

@@ -248,10 +248,13 @@ def haproxy_primitive(s: Settings) -> Primitive:
 
 
 def fence_primitive(dev: FenceDevice) -> Primitive:
+    hosts = {"pcmk_host_list": dev.node}
+    if dev.plug:
+        hosts["pcmk_host_map"] = f"{dev.node}:{dev.plug}"  # the fencer passes the agent port=<domain>
     return Primitive(
         id=dev.id,
         agent=dev.agent,
-        params={**dict(sorted(dev.params.items())), "pcmk_host_list": dev.node},
+        params={**dict(sorted(dev.params.items())), **hosts},
         ops=(Op("monitor", {"interval": "60s"}),),
         stonith=True,
     )
@@ -594,26 +597,37 @@ def _fence_secret_script(secret: FenceSecret) -> str:
     return script
 
 
-def _fence_check_script(dev: FenceDevice) -> str:
-    """The agent's own status action with the device's parameters (on stdin, as the fencer passes them): a device
-    that cannot reach the hypervisor or BMC fails `up` here instead of failing the first real fence."""
-    options = [f"{k}={v}" for k, v in sorted(dev.params.items())] + ["action=status"]
+def _fence_check_script(dev: FenceDevice, secret: FenceSecret) -> str:
+    """The agent's own status action with the device's parameters (on stdin, as the fencer passes them), before the
+    device goes into the CIB: the node is a running member, so anything but "on" is a device that cannot fence it.
+    ("off" is what fence_virsh says when sudo or virsh fails on the hypervisor, and fence_virtd for a domain it does
+    not know: a device that would report every fence done.)"""
+    plug = [f"plug={dev.plug}"] if dev.plug else []
+    options = [f"{k}={v}" for k, v in sorted(dev.params.items())] + plug + ["action=status"]
+    hint = ""
+    if secret is FenceSecret.SSH_KEY:
+        hint = (
+            f'  echo "ha-lb: authorize this key for {dev.params["username"]} on {dev.params["ip"]}: '
+            f'$(ssh-keygen -y -f {SSH_KEY_FILE})" >&2\n'
+        )
     return (
+        "out=$(mktemp); trap 'rm -f \"$out\"' EXIT\n"
         f"rc=0; printf '%s\\n' {' '.join(shlex.quote(o) for o in options)} | timeout 120 {dev.agent} "
-        ">/tmp/ha-lb-fence-check.out 2>&1 || rc=$?\n"
-        "# status: 0 on, 2 off; anything else is a device that cannot fence.\n"
-        'if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then\n'
-        "  tail -n 5 /tmp/ha-lb-fence-check.out >&2\n"
-        f'  echo "ha-lb: {dev.id} cannot reach what powers {dev.node} off (status exit $rc): check cluster.fencing '
-        'and that the hypervisor or BMC accepts the nodes" >&2; exit 1\n'
+        '>"$out" 2>&1 || rc=$?\n'
+        'if [ "$rc" -ne 0 ]; then\n'
+        '  tail -n 5 "$out" >&2\n'
+        f'  echo "ha-lb: {dev.id} cannot see {dev.node} running (status exit $rc, 2: reported off): check '
+        'cluster.fencing and that the hypervisor or BMC accepts the nodes" >&2\n'
+        f"{hint}"
+        "  exit 1\n"
         "fi\n"
-        f'echo "{dev.id}: {dev.node} is $([ "$rc" -eq 0 ] && echo on || echo off)"\n'
+        f'echo "{dev.id}: {dev.node} is on"\n'
     )
 
 
 def _fencing_steps(s: Settings) -> list[Step]:
-    """The fencing secret on every node; a device per node, never run by the node it fences (that node cannot be
-    trusted to fence itself), added once that node is a member; then each device proven with its agent's status."""
+    """The fencing secret on every node; for each node, once it is a member, its device proven with the agent's
+    status action, then put in the CIB, never to run on the node it fences (that node cannot fence itself)."""
     devices = fence_devices(s)
     if not devices:
         return []
@@ -637,6 +651,18 @@ def _fencing_steps(s: Settings) -> list[Step]:
     secrets = tuple(st.id for st in steps)
     for dev in devices:
         p, loc = fence_primitive(dev), _fence_location(dev)
+        # Proven first: a device whose new parameters cannot fence never replaces one that can.
+        steps.append(
+            Step(
+                f"fence-check-{dev.node}",
+                dev.checked_from,
+                StepKind.CHECK,
+                _fence_check_script(dev, secret),
+                None,
+                depends_on=(f"member-{dev.node}", *secrets),
+                replace_on=(ident,),
+            )
+        )
         steps.append(
             Step(
                 f"fence-{dev.node}",
@@ -645,18 +671,8 @@ def _fencing_steps(s: Settings) -> list[Step]:
                 ensure_primitive(p)
                 + ensure_constraint("rsc_location", loc, pcs.location_add(loc["id"], dev.id, dev.node, "-INFINITY")),
                 remove_constraint(loc["id"]) + remove_primitive(p),
-                depends_on=("cluster-enable", f"member-{dev.node}", *secrets),
-                replace_on=(ident,),
-            )
-        )
-        steps.append(
-            Step(
-                f"fence-check-{dev.node}",
-                dev.checked_from,
-                StepKind.CHECK,
-                _fence_check_script(dev),
-                None,
-                depends_on=(f"fence-{dev.node}",),
+                # Added once its node is a member: before, the CIB does not know the node.
+                depends_on=("cluster-enable", f"fence-check-{dev.node}"),
                 replace_on=(ident,),
             )
         )
@@ -805,7 +821,7 @@ def build_plan(s: Settings) -> Plan:
             *_formation_steps(s),
             *_membership_steps(s),
             *fencing,
-            *_property_steps(s, [f.id for f in fencing if f.kind is StepKind.CHECK]),
+            *_property_steps(s, [f.id for f in fencing if f.kind is StepKind.CIB]),
             *_resource_steps(s),
             *_constraint_steps(s),
         )

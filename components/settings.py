@@ -71,7 +71,7 @@ _LIBVIRT_URI_WITH_PORT = re.compile(r"qemu(\+[a-z0-9]+)?://([^/@]+@)?[A-Za-z0-9.
 # Secrets. The stats password lands in `stats auth user:password`, an unquoted HAProxy word.
 STATS_PASSWORD = r"[A-Za-z0-9._~!@%^*+=,;?-]{8,128}"
 HACLUSTER_PASSWORD = r"[ -~]{8,128}"
-FENCE_PASSWORD = r"[ -~]{1,20}"
+FENCE_PASSWORD = r"[!-~]([ -~]{0,18}[!-~])?"  # no space at either end: fence agents strip the password
 FENCE_XVM_KEY = r"[A-Za-z0-9+/=]{32,4096}"  # printable ASCII: chpasswd and pcs read it as one line
 SSH_PRIVATE_KEY = (
     r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----\n(?:[A-Za-z0-9+/=]{1,76}\n)+-----END \1PRIVATE KEY-----\n?"
@@ -639,8 +639,9 @@ def fence_password_problem(value: str) -> str | None:
     if re.fullmatch(FENCE_PASSWORD, value):
         return None
     return (
-        "must be 1-20 printable ASCII characters (IPMI 2.0 passwords are at most 20 bytes), with no line break or "
-        "control character; " + _set_secret("fencePassword")
+        "must be 1-20 printable ASCII characters (IPMI 2.0 passwords are at most 20 bytes), not starting or ending "
+        "with a space (the fence agent strips them), with no line break or control character; "
+        + _set_secret("fencePassword")
     )
 
 
@@ -833,6 +834,17 @@ def _check_libvirt_network(s: Settings) -> list[str]:
     if sum(chosen) > 1:
         p.append(f"{k}libvirt.network: set one of name (an existing network), bridge, or create: true, not several")
     f = s.cluster.fencing
+    uris = {n.host_uri for n in s.node_list}
+    if s.stonith_enabled and f.agent == "fence_xvm" and len(uris) > 1:
+        p.append(
+            f"{k}cluster.fencing.agent: fence_xvm through fence_virtd's libvirt backend serves one hypervisor, but "
+            f"nodes use {len(uris)} host URIs: use fence_virsh (or fence_virtd's cpg backend and fence_virsh here)"
+        )
+    if s.stonith_enabled and f.agent == "fence_virsh" and any(u.endswith("/session") for u in uris):
+        p.append(
+            f"{k}cluster.fencing.agent: fence_virsh runs virsh as root (or through sudo), which sees qemu:///system, "
+            "not a user's session daemon: run the nodes under /system, or fence another way"
+        )
     local = any("://" in n.host_uri and n.host_uri.split("://", 1)[1].startswith("/") for n in s.node_list)
     if s.stonith_enabled and f.agent == "fence_virsh" and f.virsh.address is None and local and lib.bridge:
         p.append(

@@ -105,16 +105,40 @@ def test_fencing_devices_avoid_the_node_they_fence_and_are_proven_before_stonith
     plan = plan_for(nodes=3)
     step = plan.get("fence-lb2")
     assert "pcs stonith create fence-lb2 fence_virsh" in step.create and "pcmk_host_list=lb2" in step.create
-    assert "plug=ha-lb-lb2" in step.create and "identity_file=/etc/ha-lb/fence/id_ssh" in step.create
+    # The fencer passes the agent port=<domain> from the host map: a plug beside it would race it.
+    assert "pcmk_host_map=lb2:ha-lb-lb2" in step.create and "plug=" not in step.create
+    assert "identity_file=/etc/ha-lb/fence/id_ssh" in step.create
     assert "location add location-fence-lb2-avoids-lb2 fence-lb2 lb2 -INFINITY" in step.create
-    # Added once its node is a member (a node joining later is unknown to the CIB before), with every node's key.
-    assert {"member-lb2", "cluster-enable", "fence-secret-lb1", "fence-secret-lb3"} <= set(step.depends_on)
+    # Proven first (with every node's key in place, its node a member), then put in the CIB.
     check = plan.get("fence-check-lb2")
     assert check.node == "lb3" and check.kind is StepKind.CHECK and "action=status" in check.create
-    assert {"fence-check-lb1", "fence-check-lb2", "fence-check-lb3"} <= set(plan.get("cluster-properties").depends_on)
+    assert "plug=ha-lb-lb2" in check.create  # the agent run by hand needs the domain itself
+    assert {"member-lb2", "fence-secret-lb1", "fence-secret-lb3"} <= set(check.depends_on)
+    assert {"cluster-enable", "fence-check-lb2"} <= set(step.depends_on)
+    assert {"fence-lb1", "fence-lb2", "fence-lb3"} <= set(plan.get("cluster-properties").depends_on)
     props = plan.get("cluster-properties").create
     assert "stonith-enabled=true" in props and "priority-fencing-delay=5s" in props
     assert "priority=1" in plan.get("vip").create  # the VIP's holder wins a two-node fence race
+
+
+@pytest.mark.parametrize(("rc", "ok"), [(0, True), (2, False), (1, False)], ids=["on", "reported-off", "error"])
+def test_the_fence_check_takes_only_on_for_a_running_member(tmp_path: Path, rc: int, ok: bool) -> None:
+    # fence_virsh says "off" when sudo or virsh fails on the hypervisor, and fence_virtd for a domain it does not
+    # know: such a device would report every fence done, so only "on" passes.
+    agent = tmp_path / "fence_virsh"
+    agent.write_text(f"#!/bin/sh\ncat > {tmp_path}/options\nexit {rc}\n")
+    agent.chmod(0o755)
+    keygen = tmp_path / "ssh-keygen"
+    keygen.write_text("#!/bin/sh\necho ssh-ed25519 AAAAPUBLIC\n")
+    keygen.chmod(0o755)
+    script = render_script(plan_for().get("fence-check-lb1"))
+    done = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    )
+    assert (done.returncode == 0) == ok, done.stderr
+    assert "plug=ha-lb-lb1" in (tmp_path / "options").read_text().splitlines()
+    if not ok:
+        assert "authorize this key for root on 10.0.0.1: ssh-ed25519 AAAAPUBLIC" in done.stderr
 
 
 def test_a_changed_fence_device_is_replaced_not_updated() -> None:

@@ -514,7 +514,17 @@ def test_every_text_rule_takes_its_value_and_refuses_it_with_a_trailing_newline(
     ],
 )
 def test_libvirt_uris_the_provider_opens_are_taken(uri: str) -> None:
-    assert load_settings(with_({"libvirt": {"uri": uri}})).libvirt.uri == uri
+    # A session daemon is one fence_virsh (virsh as root) cannot see: such stacks fence another way.
+    fencing = {"fencing": {"agent": "fence_xvm"}} if uri.endswith("/session") else {}
+    assert load_settings(with_({"libvirt": {"uri": uri}, "cluster": fencing})).libvirt.uri == uri
+
+
+def test_fence_virsh_refuses_a_session_daemon_and_fence_xvm_several_hypervisors() -> None:
+    with pytest.raises(SettingsError, match=r"cluster\.fencing\.agent: fence_virsh runs virsh as root"):
+        load_settings(with_({"libvirt": {"uri": "qemu:///session"}}))
+    two_hosts = _nodes_list(hostUri="qemu+ssh://root@h1/system") | {"cluster": {"fencing": {"agent": "fence_xvm"}}}
+    with pytest.raises(SettingsError, match=r"cluster\.fencing\.agent: fence_xvm through fence_virtd"):
+        load_settings(with_(two_hosts))
 
 
 @pytest.mark.parametrize(

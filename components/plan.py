@@ -92,14 +92,19 @@ def q(argv: Sequence[str]) -> str:
 
 # Where the cluster steps queue: pcs edits the CIB and corosync.conf by reading, changing and replacing them whole,
 # so two steps at once (Pulumi runs steps with shared dependencies concurrently) lose one's change while both exit 0.
-CLUSTER_LOCK = "/run/lock/ha-lb-cluster.lock"
+# In a root-only directory: /run/lock is world-writable, where any local user could take (or plant) the lock.
+CLUSTER_LOCK_DIR = "/run/ha-lb"
+CLUSTER_LOCK = f"{CLUSTER_LOCK_DIR}/cluster.lock"
 CLUSTER_LOCK_WAIT_S = 1800
 
 
 def _lock_prelude() -> str:
-    # flock holds until the script exits (fd 9 stays open), whatever it exits with; a killed holder frees it.
+    # flock holds until the script exits (fd 9 stays open; pcs starts its children with close_fds), whatever it
+    # exits with; a killed holder frees it.
     return (
-        f'exec 9>>"${{HA_LB_CLUSTER_LOCK:-{CLUSTER_LOCK}}}"\n'
+        f'lock="${{HA_LB_CLUSTER_LOCK:-{CLUSTER_LOCK}}}"\n'
+        'install -d -m 0700 "${lock%/*}"\n'
+        'exec 9>>"$lock"\n'
         f"if ! flock -w {CLUSTER_LOCK_WAIT_S} 9; then\n"
         '  echo "ha-lb: step $ha_lb_step on node $ha_lb_node: another cluster step held the lock for '
         f'{CLUSTER_LOCK_WAIT_S} s" >&2; exit 1\n'

@@ -61,6 +61,8 @@ class Step:
     """Values whose change means delete-then-create rather than running `create` again."""
     owner: str = "cluster"
     """Which component declares it: "cluster", "vip" or "node"."""
+    about: tuple[str, ...] = ()
+    """Nodes whose new VM (a replaced domain) means this step runs afresh: it is replaced with them."""
 
 
 @dataclass(frozen=True)
@@ -337,11 +339,13 @@ def _member_pattern(node: str) -> str:
 
 
 def _member_script(node: str, addr: str) -> str:
-    # Members set up with the cluster are there already; a node added to the stack joins the running cluster.
+    # Members set up with the cluster are there already; a node added to the stack (or a replaced VM, which comes
+    # back blank) is authenticated afresh, its pcsd knowing no token, and joins the running cluster.
     return (
-        f"if grep -Eq {_member_pattern(node)} {COROSYNC_CONF}; then\n"
+        _read_one_secret() + f"if grep -Eq {_member_pattern(node)} {COROSYNC_CONF}; then\n"
         f"  echo {shlex.quote(f'{node}: a cluster member')}\n"
         "else\n"
+        f"  printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(node, addr)]))}\n"
         f"  {q(pcs.cluster_node_add(node, addr, CLUSTER_START_WAIT_S))}\n"
         "fi\n"
     )
@@ -520,8 +524,13 @@ def _membership_steps(s: Settings) -> list[Step]:
             StepKind.CLUSTER,
             _member_script(n.name, str(n.address)),
             _member_delete(n.name),
-            depends_on=("cluster-start", f"haproxy-config-{n.name}"),  # HAProxy may start there once it joins
+            # HAProxy may start there once it joins; its pcsd takes the password it was given.
+            depends_on=("cluster-start", f"haproxy-config-{n.name}", f"hacluster-password-{n.name}"),
+            stdin=Stdin.HACLUSTER_PASSWORD,
             replace_on=(ident, fingerprint(n.name, str(n.address))),
+            # A replaced VM comes back blank: its old self leaves the cluster (the delete, while it still runs),
+            # the new one joins (the create).
+            about=(n.name,),
         )
         for n in s.node_list
     ]

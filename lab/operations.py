@@ -23,7 +23,7 @@ import yaml
 from components.plan import cib_expectations
 from components.render import node_packages
 from components.settings import Settings
-from verify.runner import Runner, run
+from procs.runner import Runner, run
 from verify.stackfile import settings_from_stack_file, stack_config
 
 from .apt_repo import AptServer, ensure_repo, repo_recipe, source_line

@@ -24,10 +24,10 @@ from components.plan import (
 )
 from components.render import render_haproxy_cfg, render_meta_data, render_network_config, render_user_data
 from components.settings import Settings
+from procs.runner import Runner, run
 
 from .offline import CLUSTER_SHIM, OfflineCib, Placement, normalized_configuration, primitives, started_in_transition
 from .report import Report
-from .runner import Runner, run
 
 # Placeholders: the offline checks need the shape of the secrets, never their values.
 PLACEHOLDER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIVerifyVerifyVerifyVerifyVerifyVerifyVer verify"

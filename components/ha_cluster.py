@@ -84,7 +84,7 @@ class HaCluster(pulumi.ComponentResource):
                     depends_on=deps,
                     stdin=stdin[step.stdin] if step.stdin else None,
                     deleted_with=vm.domain,
-                    extra_triggers=_node_triggers(step, vm),
+                    extra_triggers=_node_triggers(step, vm, args.nodes),
                 ),
             )
         stats = s.haproxy.stats
@@ -104,8 +104,7 @@ class HaCluster(pulumi.ComponentResource):
         )
 
 
-def _node_triggers(step: Step, vm: ClusterNode) -> list[pulumi.Input[str]]:
-    """A step on one node runs afresh on a new VM of that node."""
-    if step.kind in (StepKind.WAIT, StepKind.NODE):
-        return [vm.domain.id]
-    return []
+def _node_triggers(step: Step, vm: ClusterNode, nodes: dict[str, ClusterNode]) -> list[pulumi.Input[str]]:
+    """A step on one node runs afresh on a new VM of that node, and so does a step about a node (`Step.about`)."""
+    own = [vm.domain.id] if step.kind in (StepKind.WAIT, StepKind.NODE) else []
+    return [*own, *(nodes[n].domain.id for n in step.about)]

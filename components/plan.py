@@ -74,6 +74,8 @@ class Step:
     """Values whose change means delete-then-create rather than running `create` again."""
     owner: str = "cluster"
     """Which component declares it: "cluster", "vip" or "node"."""
+    about: tuple[str, ...] = ()
+    """Nodes whose new VM (a replaced domain) means this step runs afresh: it is replaced with them."""
 
 
 @dataclass(frozen=True)
@@ -105,14 +107,19 @@ def q(argv: Sequence[str]) -> str:
 
 # Where the cluster steps queue: pcs edits the CIB and corosync.conf by reading, changing and replacing them whole,
 # so two steps at once (Pulumi runs steps with shared dependencies concurrently) lose one's change while both exit 0.
-CLUSTER_LOCK = "/run/lock/ha-lb-cluster.lock"
+# In a root-only directory: /run/lock is world-writable, where any local user could take (or plant) the lock.
+CLUSTER_LOCK_DIR = "/run/ha-lb"
+CLUSTER_LOCK = f"{CLUSTER_LOCK_DIR}/cluster.lock"
 CLUSTER_LOCK_WAIT_S = 1800
 
 
 def _lock_prelude() -> str:
-    # flock holds until the script exits (fd 9 stays open), whatever it exits with; a killed holder frees it.
+    # flock holds until the script exits (fd 9 stays open; pcs starts its children with close_fds), whatever it
+    # exits with; a killed holder frees it.
     return (
-        f'exec 9>>"${{HA_LB_CLUSTER_LOCK:-{CLUSTER_LOCK}}}"\n'
+        f'lock="${{HA_LB_CLUSTER_LOCK:-{CLUSTER_LOCK}}}"\n'
+        'install -d -m 0700 "${lock%/*}"\n'
+        'exec 9>>"$lock"\n'
         f"if ! flock -w {CLUSTER_LOCK_WAIT_S} 9; then\n"
         '  echo "ha-lb: step $ha_lb_step on node $ha_lb_node: another cluster step held the lock for '
         f'{CLUSTER_LOCK_WAIT_S} s" >&2; exit 1\n'
@@ -361,11 +368,13 @@ def _member_pattern(node: str) -> str:
 
 
 def _member_script(node: str, addr: str) -> str:
-    # Members set up with the cluster are there already; a node added to the stack joins the running cluster.
+    # Members set up with the cluster are there already; a node added to the stack (or a replaced VM, which comes
+    # back blank) is authenticated afresh, its pcsd knowing no token, and joins the running cluster.
     return (
-        f"if grep -Eq {_member_pattern(node)} {COROSYNC_CONF}; then\n"
+        _read_one_secret() + f"if grep -Eq {_member_pattern(node)} {COROSYNC_CONF}; then\n"
         f"  echo {shlex.quote(f'{node}: a cluster member')}\n"
         "else\n"
+        f"  printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(node, addr)]))}\n"
         f"  {q(pcs.cluster_node_add(node, addr, CLUSTER_START_WAIT_S))}\n"
         "fi\n"
     )
@@ -544,8 +553,13 @@ def _membership_steps(s: Settings) -> list[Step]:
             StepKind.CLUSTER,
             _member_script(n.name, str(n.address)),
             _member_delete(n.name),
-            depends_on=("cluster-start", f"haproxy-config-{n.name}"),  # HAProxy may start there once it joins
+            # HAProxy may start there once it joins; its pcsd takes the password it was given.
+            depends_on=("cluster-start", f"haproxy-config-{n.name}", f"hacluster-password-{n.name}"),
+            stdin=Stdin.HACLUSTER_PASSWORD,
             replace_on=(ident, fingerprint(n.name, str(n.address))),
+            # A replaced VM comes back blank: its old self leaves the cluster (the delete, while it still runs),
+            # the new one joins (the create).
+            about=(n.name,),
         )
         for n in s.node_list
     ]

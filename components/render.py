@@ -37,6 +37,9 @@ _env = jinja2.Environment(
 )
 
 
+_env.tests["fqdn"] = lambda host: _is_fqdn(host)
+
+
 def node_packages(s: Settings) -> list[str]:
     """Debian packages a node installs: the cluster stack plus what the fencing agent and the user ask for."""
     wanted = [*BASE_PACKAGES, *fence_packages(s), *s.cloud_init.extra_packages]
@@ -104,9 +107,10 @@ def render_haproxy_cfg(s: Settings, stats_password: str) -> str:
         backends=h.backends,
         stats=h.stats,
         stats_password=stats_password,
-        resolvers=any(not _is_address(srv.address.rpartition(":")[0]) for b in h.backends for srv in b.servers),
+        resolvers=any(_is_fqdn(srv.address.rpartition(":")[0]) for b in h.backends for srv in b.servers),
     )
 
 
-def _is_address(host: str) -> bool:
-    return re.fullmatch(r"[0-9.]+", host) is not None
+def _is_fqdn(host: str) -> bool:
+    """A name with a domain: looked up again while HAProxy runs (a short name is resolved once, by libc)."""
+    return "." in host and re.fullmatch(r"[0-9.]+", host) is None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -306,7 +307,13 @@ class FencingSettings(Model):
 
 
 class ClusterSettings(Model):
-    name: Annotated[str, FullMatch(r"[A-Za-z0-9_-]{1,32}", "a cluster name: 1-32 letters, digits, _ or -")] = "ha-lb"
+    # Not starting with -: pcs would read it as an option (`--help` even exits 0 without setting anything up).
+    name: Annotated[
+        str,
+        FullMatch(
+            r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}", "a cluster name: 1-32 letters, digits, _ or -, not starting with -"
+        ),
+    ] = "ha-lb"
     profile: Literal["default", "fast"] = "default"
     """Failover profile: defaults for tokenMs and placement (README, "Failover profiles")."""
     token_ms: Int | None = Field(default=None, ge=200, le=60000)
@@ -392,7 +399,9 @@ def _kube_apiserver_backend() -> list[Backend]:
 
 
 class HaproxySettings(Model):
-    maxconn: Int = Field(default=4096, ge=1)
+    maxconn: Int = Field(default=4096, ge=1, le=1_000_000)
+    """Beyond about a million HAProxy cannot allocate its tables on a node (it passes `haproxy -c`, then fails to
+    start)."""
     frontends: list[Frontend] = [Frontend(name="kubernetes-apiserver", port=6443, backend="kubernetes-master-nodes")]
     backends: list[Backend] = Field(default_factory=_kube_apiserver_backend)
     timeouts: TimeoutSettings = TimeoutSettings()
@@ -699,7 +708,17 @@ def check_settings(s: Settings) -> list[str]:
         p.extend(_check_fencing_nodes(s))
     p.extend(_check_libvirt_network(s))
     p.extend(_check_haproxy(s))
+    p.extend(_check_time_zone(s.cloud_init.timezone))
     return p
+
+
+def _check_time_zone(zone: str) -> list[str]:
+    # cloud-init fails on a zone the node's tzdata lacks, after the VMs exist. The zones known here stand in for
+    # the node's (both Debian's tzdata); a machine with none known checks nothing.
+    known = zoneinfo.available_timezones()
+    if not known or zone in known:
+        return []
+    return [f"{PROJECT}:cloudInit.timezone: {_shown(zone)} is not a time zone (like UTC or Europe/Berlin)"]
 
 
 def _check_network(s: Settings) -> list[str]:
@@ -916,6 +935,9 @@ def _server_address_problem(address: str) -> str | None:
         return f"port {_shown(port)} is not 1-65535"
     if not (_is_ipv4(host) or re.fullmatch(DOMAIN, host)):
         return f"{_shown(host)} is neither an IPv4 address nor a host name"
+    if not _is_ipv4(host) and re.fullmatch(r"[0-9.]+", host):
+        # glibc and HAProxy read 10.0.1 as 10.0.0.1: an address with a part missing, not a name.
+        return f"{_shown(host)} is an incomplete IPv4 address: write all four numbers"
     return None
 
 

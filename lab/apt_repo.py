@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from verify.runner import Runner, run
+from procs.runner import Runner, run
 
 from .image import MIRROR, SUITE, Log, Recipe, build_once, cache_dir
 from .nodes import alive, in_netns

@@ -34,7 +34,7 @@ import yaml
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime.sync_await import _ensure_event_loop
 
-from verify.runner import Completed, Runner, run
+from procs.runner import Completed, Runner, run
 
 from . import bmc
 from .nodes import Containers, NodeSeed, netns_for

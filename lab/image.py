@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from verify.runner import Runner, run
+from procs.runner import Runner, run
 
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify.runner import Runner, run
+from procs.runner import Runner, run
 
 from . import cgroups
 

@@ -26,7 +26,7 @@ import yaml
 from components.plan import cib_expectations
 from components.render import node_packages
 from components.settings import Settings
-from verify.runner import Runner, run
+from procs.runner import Runner, run
 from verify.stackfile import settings_from_stack_file, stack_config
 
 from . import bmc

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify.runner import Completed, Runner, run
+from procs.runner import Completed, Runner, run
 
 from .nodes import in_netns
 

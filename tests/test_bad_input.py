@@ -88,6 +88,15 @@ CASES = [
     secret("fenceXvmKey", "short", "fence-xvm-key-short"),
     secret("fenceXvmKey", "A" * 40 + "\n", "fence-xvm-key-newline"),
     Case("secret-in-plain-text", {"statsPassword": "Stats-Pw_0k"}, "statsPassword"),
+    # Found in review: values pcs, glibc, HAProxy or cloud-init would take wrongly or fail on after the VMs exist.
+    Case("cluster-name-an-option", {"cluster": {"name": "--help"}}, "cluster.name"),
+    Case(
+        "server-address-incomplete-ipv4",
+        {"haproxy": backend(address="10.0.1:80")},
+        "haproxy.backends[0].servers[0].address",
+    ),
+    Case("maxconn-beyond-memory", {"haproxy": {"maxconn": 1_000_000_000_000}}, "haproxy.maxconn"),
+    Case("timezone-unknown", {"cloudInit": {"timezone": "Mars/Olympus"}}, "cloudInit.timezone"),
     # Valid but harmful.
     Case("vip-netmask-wider-than-network", {"vip": {**VIP, "netmask": 16}}, "vip.netmask"),
     Case("vip-monitor-interval-0", {"cluster": {"vipMonitor": monitor(interval="0")}}, "cluster.vipMonitor.interval"),

@@ -14,7 +14,7 @@ import pytest
 
 from lab.apt_repo import ensure_repo, repo_path, repo_recipe, source_line
 from lab.image import SYSTEM_PACKAGES, ensure_rootfs, image_recipe, rootfs_path
-from verify.runner import Completed
+from procs.runner import Completed
 
 
 class FakeBuilder:

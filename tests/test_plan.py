@@ -77,6 +77,8 @@ def test_secrets_travel_on_stdin_only() -> None:
         "host-auth",
         "hacluster-password-lb1",
         "hacluster-password-lb2",
+        "member-lb1",
+        "member-lb2",
     }
     assert plan.get("host-auth").create.rstrip().endswith("-u hacluster")
     for step in plan.steps:
@@ -250,15 +252,17 @@ def run_member_script(tmp_path: Path, script: str, members: list[str]) -> list[s
     fake.chmod(0o755)
     script = script.replace(COROSYNC_CONF, str(conf)).replace("/usr/sbin/pcs", str(fake))
     env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "HA_LB_CLUSTER_LOCK": str(tmp_path / "lock")}
-    subprocess.run(["bash", "-c", script], check=True, env=env)
+    subprocess.run(["bash", "-c", script], check=True, env=env, input="S3cret-pw", text=True)
     return calls.read_text().splitlines() if calls.exists() else []
 
 
 def test_member_step_adds_only_a_node_the_cluster_does_not_have(tmp_path: Path) -> None:
     step = plan_for(nodes=3).get("member-lb3")
     assert run_member_script(tmp_path, render_script(step), ["lb1", "lb2", "lb3"]) == []
-    (call,) = run_member_script(tmp_path, render_script(step), ["lb1", "lb2"])
-    assert call.startswith("cluster node add lb3 addr=10.0.0.13 --start --wait=") and call.endswith("--enable")
+    # A node new to the cluster (added, or a replaced VM) is authenticated afresh, then added.
+    auth, add = run_member_script(tmp_path, render_script(step), ["lb1", "lb2"])
+    assert auth == "host auth lb3 addr=10.0.0.13 -u hacluster"
+    assert add.startswith("cluster node add lb3 addr=10.0.0.13 --start --wait=") and add.endswith("--enable")
 
 
 @pytest.mark.parametrize(

@@ -127,6 +127,14 @@ def test_every_connection_pins_its_nodes_host_key_which_only_that_nodes_user_dat
         assert ssh_keys == {"ed25519_private": MOCK_PRIVATE_KEY, "ed25519_public": MOCK_PUBLIC_KEY.strip()}
 
 
+def test_a_replaced_vm_makes_its_member_step_run_afresh_and_no_other_nodes() -> None:
+    c = commands(run(3))
+    triggers = {name: set(unwrap(c[name].inputs["triggers"])) for name in ("member-lb2", "member-lb3", "host-auth")}
+    assert "lb2-domain-id" in triggers["member-lb2"] and "lb3-domain-id" not in triggers["member-lb2"]
+    assert "lb3-domain-id" in triggers["member-lb3"]
+    assert not {t for t in triggers["host-auth"] if t.endswith("-domain-id")}
+
+
 def test_steps_are_replaced_delete_first_and_die_with_their_vm() -> None:
     r = run()
     for name, reg in commands(r).items():

@@ -109,11 +109,26 @@ def test_stats_password_that_haproxy_cannot_take_is_refused_without_showing_it(b
     assert "ha-lb:statsPassword" in str(err.value) and bad not in str(err.value)
 
 
-def test_backend_names_are_resolved_again_while_haproxy_runs_and_addresses_need_no_resolver(
-    example_stack: Path,
-) -> None:
-    s = settings_of(example_stack)
+def test_fully_qualified_backend_names_are_resolved_again_while_haproxy_runs_and_others_once() -> None:
+    backend = {
+        "name": "b",
+        "servers": [
+            {"name": n, "address": a} for n, a in (("f", "web1.example.com:80"), ("s", "web2:80"), ("i", "10.0.0.5:80"))
+        ],
+    }
+    s = load_settings(
+        {
+            "vip": {"address": "10.0.0.100"},
+            "network": {"cidr": "10.0.0.0/24"},
+            "haproxy": {"frontends": [{"name": "fe", "port": 80, "backend": "b"}], "backends": [backend]},
+        }
+    )
     cfg = render_haproxy_cfg(s, "golden-stats-pw")
-    named = any(not srv.address[0].isdigit() for b in s.haproxy.backends for srv in b.servers)
-    assert ("resolvers node-dns" in cfg and "parse-resolv-conf" in cfg) == named
-    assert ("init-addr last,libc,none resolvers node-dns" in cfg) == named
+    servers = {line.split()[1]: line for line in cfg.splitlines() if line.strip().startswith("server ")}
+    assert "resolvers node-dns" in servers["f"] and "resolvers" not in servers["s"] + servers["i"]
+    # A failed lookup keeps the last address: DNS trouble must not take servers out of service.
+    for status in ("nx", "timeout", "refused", "other"):
+        assert f"hold {status} 1d" in cfg
+    assert "default-server init-addr last,libc,none\n" in cfg
+    short_only = load_settings({**{"vip": {"address": "10.0.0.100"}, "network": {"cidr": "10.0.0.0/24"}}})
+    assert "resolvers" not in render_haproxy_cfg(short_only, "golden-stats-pw")

@@ -9,10 +9,10 @@ import pytest
 
 from components.plan import Plan, build_plan
 from components.settings import Settings, load_settings
+from procs.runner import run
 from verify.checks import render_first_node, verify_stack
 from verify.offline import OfflineCib, normalized_configuration
 from verify.report import Report
-from verify.runner import run
 from verify.stackfile import settings_from_stack_file
 from verify.zygote import PcsZygote
 

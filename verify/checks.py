@@ -25,6 +25,7 @@ from components.plan import (
 )
 from components.render import render_haproxy_cfg, render_meta_data, render_network_config, render_user_data
 from components.settings import Settings
+from procs.runner import Runner, run
 
 from .offline import (
     CLUSTER_SHIM,
@@ -36,7 +37,6 @@ from .offline import (
     waits_for_fencing,
 )
 from .report import Report
-from .runner import Runner, run
 
 # Placeholders: the offline checks need the shape of the secrets, never their values.
 PLACEHOLDER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIVerifyVerifyVerifyVerifyVerifyVerifyVer verify"

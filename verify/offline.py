@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.plan import Expectation, Step, render_script
-
-from .runner import Completed, Runner
+from procs.runner import Completed, Runner
 
 HERE = Path(__file__).resolve().parent
 CIB_SHIM = HERE / "shim"

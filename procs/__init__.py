@@ -1,0 +1,1 @@
+"""Running host processes, shared by the offline verifier, the lab and the benchmarks."""

@@ -14,9 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +25,7 @@ from pathlib import Path
 from procs.runner import Runner, run
 
 from .image import MIRROR, SUITE, Log, Recipe, build_once, cache_dir
-from .nodes import alive, in_netns
+from .nodes import alive, in_netns, terminate
 
 PORT = 18000
 
@@ -193,12 +191,7 @@ class AptServer:
     def stop(self, timeout: float = 5) -> None:
         pid = self.pid()
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+            terminate(pid, timeout)
             proc = _servers.pop(pid, None)
             if proc is not None:
                 proc.wait(timeout)

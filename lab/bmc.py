@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cgroups
-from .nodes import BRIDGE, Containers, NodeSeed, alive, in_netns, netns_for
+from .nodes import BRIDGE, Containers, NodeSeed, alive, in_netns, netns_for, terminate
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 623
@@ -479,12 +479,7 @@ class Bmcs:
         rec = self.record(node)
         pid = self.pid(node)
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+            terminate(pid, timeout)
         child = _children.pop(rec.pid, None) if rec is not None else None
         if child is not None:
             child.wait(timeout)

@@ -47,6 +47,16 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def terminate(pid: int, timeout: float = 5) -> None:
+    """Stop a daemon the lab started, by pid: SIGTERM, then SIGKILL if it is still there at the deadline."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
 class LabNetwork:
     """The lab's network namespace with a bridge; the driver's address (the stack's gateway) is on the bridge."""
 

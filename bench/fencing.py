@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.failover import figures
 from lab import operations as ops
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -36,12 +37,6 @@ class Result:
     outages: list[float] = field(default_factory=list)
     duplicates: list[float] = field(default_factory=list)
     phases: list[dict[str, float]] = field(default_factory=list)
-
-
-def figures(values: list[float]) -> str:
-    if not values:
-        return "-"
-    return f"{statistics.median(values):.2f} s ({min(values):.2f}-{max(values):.2f}, n={len(values)})"
 
 
 def settle(ctx: ops.LabContext, timeout: float = 180) -> str:

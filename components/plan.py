@@ -818,7 +818,7 @@ def _constraint_steps(s: Settings) -> list[Step]:
             q(pcs.resource_enable(hap.top_id)) + "\n",
             f"if {q(pcs.resource_config(hap.top_id))} >/dev/null 2>&1; then\n"
             f"  {q(pcs.resource_disable(hap.top_id))}\nfi\n",
-            depends_on=tuple(c.attrs["id"] for c in constraints(s)),
+            depends_on=tuple(st.id for st in steps),
             replace_on=(ident, s.placement),
         )
     )

@@ -1,4 +1,5 @@
-"""python -m lab {up,status,failover,fence,hang,unhang,down}: the program's real resources on real nodes here.
+"""python -m lab {up,status,failover,fence,hang,unhang,isolate,reconnect,cut-bmc,restore-bmcs,down}: the program's
+real resources on real nodes here.
 
 No hypervisor needed: nodes are systemd-nspawn containers booting a Debian 12 image, inside a network namespace of
 the lab's own. Needs root and Debian's tools (scripts/setup).
@@ -28,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     fence.add_argument("--off", action="store_true", help="power it off and leave it off (default: reboot)")
     for name, what in (("hang", "freeze a node: processes stopped, kernel answering"), ("unhang", "thaw it")):
         sub.add_parser(name, help=what).add_argument("node")
+    sub.add_parser(
+        "isolate", help="cut a node's cluster link to every other node (clients still reach it)"
+    ).add_argument("node")
+    sub.add_parser("reconnect", help="restore every cluster link cut by `isolate`")
+    sub.add_parser("cut-bmc", help="make a node's BMC unreachable (its fencing then fails)").add_argument("node")
+    sub.add_parser("restore-bmcs", help="make every BMC reachable again")
     down = sub.add_parser("down", help="run the deletes, stop the nodes, remove the namespace and mounts")
     down.add_argument("--fast", action="store_true", help="skip the deletes (as `pulumi destroy` does with the VMs)")
     a = p.parse_args(argv)
@@ -53,6 +60,18 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if a.command == "unhang":
             ops.unhang(ctx, a.node)
+            return 0
+        if a.command == "isolate":
+            ops.cut_cluster_link(ctx, a.node)
+            return 0
+        if a.command == "reconnect":
+            ops.restore_cluster_link(ctx)
+            return 0
+        if a.command == "cut-bmc":
+            ops.cut_bmc(ctx, a.node)
+            return 0
+        if a.command == "restore-bmcs":
+            ops.restore_bmcs(ctx)
             return 0
         failures = ops.down(ctx, run_deletes=not a.fast)
         for f in failures:

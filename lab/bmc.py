@@ -17,8 +17,9 @@ a command run per action sees the lab's state as it is on disk at that moment (w
 pyghmi's single IPMI loop free of the lab's code, and a test gives the BMC a fake power switch by naming another
 command. Power actions run on a worker thread, one at a time, in order; the IPMI answer waits for the action up to
 1.5 s (under ipmitool's retransmit timeout), then goes back anyway, as a real BMC's answers before the power state
-changes. Status always reports the container as it is, never a pending action, so `fence_ipmilan` (which polls
-status until it sees the state it asked for) reports a node off only once its container is gone.
+changes. Status says off only once the node's container is gone, so `fence_ipmilan` (which polls status until it
+sees the state it asked for) reports a node off only when it is; it says on from the moment a power on is asked, as a
+machine's chassis is on while its firmware tests it and its OS boots (`POST_SECONDS`, then the container starts).
 
 A hung node (processes alive but silent) is `freeze(node)`: the node's container (its `payload` cgroup) is frozen;
 the kernel still answers ARP and TCP handshakes for its addresses. Through the unified (v2) hierarchy where the node
@@ -53,6 +54,9 @@ from .nodes import BRIDGE, Containers, NodeSeed, alive, in_netns, netns_for, ter
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 623
+POST_SECONDS = 5.0
+"""A lab BMC's power on waits this long before the node's container starts: a VM's firmware and boot loader (or a
+server's self-test, which takes longer), so a lab node is back no sooner than a VM (`PowerSwitch`)."""
 
 # The BMC processes this process started, by pid, to reap.
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -67,7 +71,13 @@ class PowerSwitch:
     A request waits for its action up to `answer_within` seconds, then answers anyway: under ipmitool's 2 s
     retransmit timeout (`fence_ipmilan --ipmitool-timeout`), so a slow boot never makes a client send the request
     again, while an action that ends in time (a power off takes well under a second) is over when the answer goes
-    back, and the next status tells it. Status is always asked of the switch itself, never of a pending action."""
+    back, and the next status tells it. Status is always asked of the switch itself, never of a pending action.
+
+    Power on of a node that is off first waits `post_seconds` (a machine's firmware self-test before its OS boots),
+    and from the moment it is asked the chassis reports on, as a real BMC does. Why the lab needs it: a container
+    boots to corosync in 2-3 s, a VM or server in 10 s or more; without the wait a node rebooted by its fence could
+    be a cluster member again before the fence's result reached the cluster, and its controller would stop for
+    having been "allegedly just fenced". A power off asked during that wait cancels the boot."""
 
     def __init__(
         self,
@@ -76,22 +86,49 @@ class PowerSwitch:
         power_off: Callable[[], None],
         is_on: Callable[[], bool],
         answer_within: float = 1.5,
+        post_seconds: float = 0.0,
     ) -> None:
         self.name = name
         self._on = power_on
         self._off = power_off
-        self.is_on = is_on
+        self._is_on = is_on
         self.answer_within = answer_within
+        self.post_seconds = post_seconds
+        self._posting = threading.Event()
+        """Set from a power on's request until its OS boots (or a power off cancels it)."""
+        self._cancel_boot = threading.Event()
         self._actions: queue.Queue[tuple[str, threading.Event]] = queue.Queue()
         threading.Thread(target=self._work, name=f"bmc-{name}-power", daemon=True).start()
+
+    def is_on(self) -> bool:
+        """The chassis power: on while the node runs, and while a power on is in its firmware's self-test."""
+        return self._posting.is_set() or self._is_on()
 
     def request(self, action: str) -> bool:
         """`on`, `off` or `cycle` (off, then on); True if it was done before the answer went back."""
         if action not in ("on", "off", "cycle"):
             raise ValueError(action)
+        if action == "off":
+            self._cancel_boot.set()
+        elif action == "on" and not self._is_on():
+            self._posting.set()
         done = threading.Event()
         self._actions.put((action, done))
         return done.wait(self.answer_within)
+
+    def _boot(self) -> None:
+        self._posting.set()
+        try:
+            if self._is_on():
+                return
+            self._cancel_boot.clear()
+            if self._cancel_boot.wait(self.post_seconds):
+                _log(f"{self.name}: power on cancelled by a power off during the self-test")
+                return
+            _log(f"{self.name}: power on (after {self.post_seconds:g} s of self-test)")
+            self._on()
+        finally:
+            self._posting.clear()
 
     def _work(self) -> None:
         while True:
@@ -102,8 +139,7 @@ class PowerSwitch:
                     _log(f"{self.name}: power off")
                     self._off()
                 if action in ("on", "cycle"):
-                    _log(f"{self.name}: power on")
-                    self._on()
+                    self._boot()
             except Exception as err:  # a failed action is logged; status keeps telling the truth
                 _log(f"{self.name}: power {action} failed: {err}")
             finally:
@@ -397,6 +433,7 @@ class BmcRecord:
     port: int
     user: str
     control: list[str]
+    post_seconds: float = 0.0
 
 
 class Bmcs:
@@ -439,12 +476,20 @@ class Bmcs:
         return rec.pid if all(m in cmdline for m in marks) else None
 
     def start(
-        self, node: str, address: str, user: str, password: str, control: list[str], port: int = DEFAULT_PORT
+        self,
+        node: str,
+        address: str,
+        user: str,
+        password: str,
+        control: list[str],
+        port: int = DEFAULT_PORT,
+        post_seconds: float = POST_SECONDS,
     ) -> int:
         """Start the node's BMC (or leave it running when nothing changed); returns its pid once it listens."""
         rec = self.record(node)
         pw_file = self.password_file(node)
-        same = rec is not None and (rec.address, rec.port, rec.user, rec.control) == (address, port, user, control)
+        wanted = (address, port, user, control, post_seconds)
+        same = rec is not None and (rec.address, rec.port, rec.user, rec.control, rec.post_seconds) == wanted
         if same and self.pid(node) is not None and pw_file.exists() and pw_file.read_text() == password:
             return rec.pid  # type: ignore[union-attr]
         self.stop(node)
@@ -452,6 +497,7 @@ class Bmcs:
         self._address(address, add=True)
         argv = [sys.executable, "-m", "lab.bmc", "serve", "--name", node, "--address", address, "--port", str(port)]
         argv += ["--user", user, "--password-file", str(pw_file), "--control", shlex.join(control)]
+        argv += ["--post-seconds", str(post_seconds)]
         log = open(self.log_file(node), "ab")  # noqa: SIM115 - handed to the BMC process
         proc = subprocess.Popen(
             in_netns(self.netns, argv),
@@ -463,7 +509,7 @@ class Bmcs:
         )
         log.close()
         _children[proc.pid] = proc
-        record = BmcRecord(node, proc.pid, address, port, user, control)
+        record = BmcRecord(node, proc.pid, address, port, user, control, post_seconds)
         _write_private(self._record_file(node), json.dumps(asdict(record)))
         deadline = time.monotonic() + 15
         while not _listening(proc.pid, address, port):
@@ -539,7 +585,8 @@ def teardown(state_dir: Path, netns: str | None = None) -> None:
 def serve(a: argparse.Namespace) -> int:
     password = Path(a.password_file).read_text().rstrip("\n")
     power = CommandPower(tuple(shlex.split(a.control)))
-    bmc = node_bmc(PowerSwitch(a.name, power.on, power.off, power.is_on), a.user, password, a.address, a.port)
+    switch = PowerSwitch(a.name, power.on, power.off, power.is_on, post_seconds=a.post_seconds)
+    bmc = node_bmc(switch, a.user, password, a.address, a.port)
     _log(f"{a.name}: BMC listening on {a.address}:{a.port} (IPMI 2.0, RMCP+), power: {a.control}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     bmc.listen()
@@ -556,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--user", required=True)
     s.add_argument("--password-file", required=True, help="the user's password (first line)")
     s.add_argument("--control", required=True, help="power switch command; `on`, `off` or `status` is appended")
+    s.add_argument("--post-seconds", type=float, default=0.0, help="a power on waits this long before booting")
     for name, what in (("power", "a lab node's power switch"), ("freeze", "hang a lab node"), ("thaw", "unhang it")):
         c = sub.add_parser(name, help=what)
         c.add_argument("--state-dir", type=Path, required=True, help="the lab's state directory")

@@ -470,14 +470,16 @@ class InitWatch:
         self.ctx, self.node = ctx, node
         self.before = ctx.lab.containers.init_pid(node)
         self.went_off = False
+        self.off_at: float | None = None
+        """When (epoch s) it was first seen gone or with another init."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self.ctx.lab.containers.init_pid(self.node) != self.before:
-                self.went_off = True
+            if not self.went_off and self.ctx.lab.containers.init_pid(self.node) != self.before:
+                self.went_off, self.off_at = True, time.time()
             self._stop.wait(0.05)
 
     def rebooted(self) -> bool:
@@ -659,21 +661,31 @@ def fencing_journal(ctx: LabContext, node: str, since: float) -> list[str]:
 _CUT_TABLE = "halab_cut"
 
 
-def cut_cluster_link(ctx: LabContext, a: str, b: str) -> None:
-    """Drop corosync's traffic (knet, UDP 5405) between two nodes on the lab bridge (nft, family bridge): each loses
-    the other while clients reach both."""
+def cut_cluster_link(ctx: LabContext, node: str, *others: str) -> None:
+    """Drop corosync's traffic (knet, UDP 5405) between `node` and each of `others` (every other node when none is
+    named) on the lab bridge (nft, family bridge): they lose each other while clients reach them all."""
     addr = {n.name: str(n.address) for n in ctx.settings.node_list}
-    rules = [
-        f"table bridge {_CUT_TABLE} {{",
-        " chain forward {",
-        "  type filter hook forward priority 0; policy accept;",
-        f"  ip saddr {addr[a]} ip daddr {addr[b]} udp dport 5405 drop",
-        f"  ip saddr {addr[b]} ip daddr {addr[a]} udp dport 5405 drop",
+    peers = others or tuple(n for n in addr if n != node)
+    drops = [
+        f"  ip saddr {addr[x]} ip daddr {addr[y]} udp dport 5405 drop"
+        for peer in peers
+        for x, y in ((node, peer), (peer, node))
+    ]
+    _nft(ctx, _CUT_TABLE, "bridge", "forward", drops)
+
+
+def _nft(ctx: LabContext, table: str, family: str, hook: str, rules: list[str]) -> None:
+    """Add a table of drop rules in the lab's namespace (added to, when it exists)."""
+    lines = [
+        f"table {family} {table} {{",
+        f" chain {hook} {{",
+        f"  type filter hook {hook} priority 0; policy accept;",
+        *rules,
         " }",
         "}",
     ]
-    rules_text = "\n".join(rules) + "\n"
-    done = subprocess.run(in_netns(ctx.lab.netns, ["nft", "-f", "-"]), input=rules_text, capture_output=True, text=True)
+    text = "\n".join(lines) + "\n"
+    done = subprocess.run(in_netns(ctx.lab.netns, ["nft", "-f", "-"]), input=text, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"nft: {done.stderr.strip()}")
 
@@ -681,4 +693,22 @@ def cut_cluster_link(ctx: LabContext, a: str, b: str) -> None:
 def restore_cluster_link(ctx: LabContext) -> None:
     subprocess.run(
         in_netns(ctx.lab.netns, ["nft", "delete", "table", "bridge", _CUT_TABLE]), capture_output=True, text=True
+    )
+
+
+_BMC_CUT_TABLE = "halab_bmc_cut"
+
+
+def cut_bmc(ctx: LabContext, node: str) -> None:
+    """Make a node's BMC unreachable: its IPMI traffic (UDP 623 to its address, which the lab's namespace holds) is
+    dropped, as when a management network fails; the BMC itself runs on, and no answer ever comes back."""
+    ipmi = ctx.settings.cluster.fencing.ipmi
+    if ipmi is None or node not in ipmi.addresses:
+        raise RuntimeError(f"{node} has no BMC in this stack (cluster.fencing.ipmi.addresses)")
+    _nft(ctx, _BMC_CUT_TABLE, "inet", "input", [f"  ip daddr {ipmi.addresses[node]} udp dport {ipmi.port} drop"])
+
+
+def restore_bmcs(ctx: LabContext) -> None:
+    subprocess.run(
+        in_netns(ctx.lab.netns, ["nft", "delete", "table", "inet", _BMC_CUT_TABLE]), capture_output=True, text=True
     )

@@ -86,7 +86,7 @@ def fake_bmc(net: Net, tmp_path: Path) -> Iterator[tuple[bmc.Bmcs, Path]]:
     state = tmp_path / "power"
     bmcs = bmc.Bmcs(tmp_path / "lab", net.lab)
     try:
-        bmcs.start("n1", BMC_ADDRESS, "admin", PASSWORD, [str(script), str(state)])
+        bmcs.start("n1", BMC_ADDRESS, "admin", PASSWORD, [str(script), str(state)], post_seconds=0)
         yield bmcs, state
     finally:
         bmcs.stop_all()
@@ -170,12 +170,41 @@ def test_power_switch_acts_in_order_and_answers_within_its_limit() -> None:
     started = time.monotonic()
     assert not switch.request("on")  # not done within 0.2 s: answered anyway
     assert 0.15 < time.monotonic() - started < 1
-    assert not switch.is_on()  # status is the switch's, not the pending action's
+    assert switch.is_on() and not state["on"]  # the chassis is on from the request, its OS still booting
     release.set()
     assert switch.request("cycle")  # queued behind the boot, then off and on
     assert done == ["on", "off", "on"] and switch.is_on()
     with pytest.raises(ValueError):
         switch.request("diag")
+
+
+def test_power_on_reports_on_through_the_self_test_and_a_power_off_cancels_it() -> None:
+    state = {"on": False}
+    booted = threading.Event()
+
+    def on() -> None:
+        state["on"] = True
+        booted.set()
+
+    def off() -> None:
+        state["on"] = False
+
+    switch = bmc.PowerSwitch("n1", on, off, lambda: state["on"], answer_within=0.1, post_seconds=0.6)
+    started = time.monotonic()
+    assert not switch.request("on")  # answered before the boot
+    assert switch.is_on() and not state["on"]  # the chassis is on, its OS not booted yet
+    assert booted.wait(3)
+    assert 0.5 < time.monotonic() - started < 2
+    assert switch.is_on()
+
+    switch.request("off")
+    assert not switch.is_on()
+    booted.clear()
+    switch.request("on")
+    assert switch.is_on()
+    switch.request("off")  # during the self-test: the boot never happens
+    time.sleep(1)
+    assert not booted.is_set() and not switch.is_on()
 
 
 def test_freezer_v1_root_is_found_from_mountinfo_and_own_cgroup() -> None:
@@ -403,7 +432,11 @@ def test_a_lab_node_is_fenced_off_and_on_through_its_bmc_even_hung(tmp_path: Pat
         rc, out, took = fence_lab("reboot")
         assert (rc, "Success: Rebooted" in out) == (0, True), out
         print(f"fence_ipmilan reboot (lab node, from off): {took:.2f} s")
-        assert containers.is_running("bmc1")
+        # The fence reports on at once; the node boots after the BMC's self-test, as a machine does.
+        assert not containers.is_running("bmc1")
+        returned = time.monotonic()
+        wait_until("the node booted after its self-test", lambda: containers.is_running("bmc1"), 30)
+        assert time.monotonic() - returned > bmc.POST_SECONDS - took - 1
     finally:
         bmc.teardown(state, netns)
         for name in containers.names():

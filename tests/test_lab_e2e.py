@@ -131,6 +131,9 @@ def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) ->
     hung_vip_node_is_fenced(lab)
     if len(names) == 2:
         cut_link_keeps_the_vip_holder(lab)
+    else:
+        cut_off_vip_node_stops_and_is_fenced(lab)
+    unreachable_bmc_holds_the_vip_back(lab)
 
     if len(names) == 2:
         scale_up_and_down(lab, tmp_path)
@@ -257,3 +260,84 @@ def cut_link_keeps_the_vip_holder(lab: ops.LabContext) -> None:
     assert watch.duplicates() == [], watch.duplicates()[:5]
     assert settle(lab) == home
     assert lab.lab.containers.init_pid(home) == pids[home]
+
+
+def vip_holders_before(watch: ops.VipWatch, until: float) -> set[str]:
+    """Every node whose kernel held the VIP at some sample before `until` (epoch s)."""
+    return {n for sample in watch.kernel if sample.at < until for n in sample.holders}
+
+
+def cut_off_vip_node_stops_and_is_fenced(lab: ops.LabContext) -> None:
+    """3+ nodes, the VIP's node cut off from every other (corosync's link dropped on the bridge, clients reach all):
+    it loses quorum and stops the VIP by itself (`no-quorum-policy=stop`); the majority fences it (no
+    priority-fencing-delay: they hold the majority) and only then starts the VIP; one holder at every sample."""
+    home = settle(lab)
+    survivors = {n.name for n in lab.settings.node_list} - {home}
+    watch = ops.VipWatch(lab)
+    fenced = ops.InitWatch(lab, home)
+    try:
+        ops.cut_cluster_link(lab, home)
+        cut_at = time.time()
+        ops.wait_for(f"{home} fenced", lambda: fenced.off_at is not None, 120, 0.1)
+        ops.wait_for("the VIP on a survivor", lambda: any(ops.vip_on(lab, n) for n in survivors), 60, 0.1)
+        # Rebooted behind the cut, it is a partition of one without quorum: it starts nothing, fences nobody.
+        ops.wait_for(f"{home} running again", fenced.rebooted, 60)
+        time.sleep(5)
+        assert not ops.vip_on(lab, home)
+    finally:
+        ops.restore_cluster_link(lab)
+        fenced.stop()
+        watch.stop()
+    assert fenced.off_at is not None
+    print(f"cut off: {home} fenced {fenced.off_at - cut_at:.1f} s after the cut; {watch.summary()}")
+    for line in ops.fencing_journal(lab, sorted(survivors)[0], cut_at):
+        print(f"  {sorted(survivors)[0]}: {line}")
+    assert watch.duplicates() == [], watch.duplicates()[:5]
+    gave_up = [x.at for x in watch.kernel if x.at > cut_at and home not in x.holders]
+    assert gave_up and gave_up[0] < fenced.off_at, f"{home} kept the VIP until fenced: quorum loss did not stop it"
+    print(f"cut off: {home} gave the VIP up itself {gave_up[0] - cut_at:.1f} s after the cut")
+    assert vip_holders_before(watch, fenced.off_at) <= {home}, "a survivor started the VIP before the fence"
+    now = settle(lab)
+    assert now in survivors
+
+
+def unreachable_bmc_holds_the_vip_back(lab: ops.LabContext) -> None:
+    """The VIP's node hangs while its BMC does not answer: its fencing fails, so no survivor starts the VIP (the node
+    might still hold it) and the cluster's status says why; once the BMC answers again, the fencing succeeds and a
+    survivor serves the VIP."""
+    home = settle(lab)
+    survivors = {n.name for n in lab.settings.node_list} - {home}
+    asker = sorted(survivors)[0]
+    watch = ops.VipWatch(lab)
+    fenced = ops.InitWatch(lab, home)
+    try:
+        ops.cut_bmc(lab, home)
+        hung_at = time.time()
+        ops.hang(lab, home)
+
+        def fence_failed() -> bool:
+            ok, out = lab.on(asker, f"stonith_admin --history {home} --verbose", timeout=15)
+            return ok and "failed" in out
+
+        waited = ops.wait_for(f"a failed fencing of {home}", fence_failed, 180, 1)
+        print(f"BMC unreachable: fencing of {home} failed {waited:.1f} s after the hang")
+        ok, status = lab.on(asker, "crm_mon -1", timeout=30)
+        print(status)
+        assert ok and "Failed Fencing Actions" in status and home in status, status
+        assert not any(ops.vip_on(lab, n) for n in survivors), "the VIP started while its node's state is unknown"
+
+        ops.restore_bmcs(lab)
+        restored_at = time.time()
+        ops.wait_for(f"{home} fenced once its BMC answers", lambda: fenced.off_at is not None, 180, 0.1)
+        ops.wait_for("the VIP on a survivor", lambda: any(ops.vip_on(lab, n) for n in survivors), 60, 0.1)
+        assert fenced.off_at is not None
+        print(f"BMC back: {home} fenced {fenced.off_at - restored_at:.1f} s after, {fenced.off_at - hung_at:.1f} s")
+    finally:
+        ops.restore_bmcs(lab)
+        fenced.stop()
+        watch.stop()
+        ops.unhang(lab, home)  # a no-op once fenced: its container is a new one
+    print(f"BMC unreachable: {watch.summary()}")
+    assert watch.duplicates() == [], watch.duplicates()[:5]
+    assert vip_holders_before(watch, fenced.off_at) <= {home}, "a survivor started the VIP before the fence"
+    settle(lab)

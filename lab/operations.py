@@ -682,3 +682,22 @@ def restore_cluster_link(ctx: LabContext) -> None:
     subprocess.run(
         in_netns(ctx.lab.netns, ["nft", "delete", "table", "bridge", _CUT_TABLE]), capture_output=True, text=True
     )
+
+
+def cut_vrrp_link(ctx: LabContext, a: str, b: str) -> None:
+    """keepalived's cluster link cut: VRRP (IP protocol 112, its unicast adverts) dropped between two nodes on the lab
+    bridge, in `cut_cluster_link`'s table (`restore_cluster_link` restores it), while clients reach both."""
+    addr = {n.name: str(n.address) for n in ctx.settings.node_list}
+    rules = [
+        f"table bridge {_CUT_TABLE} {{",
+        " chain forward {",
+        "  type filter hook forward priority 0; policy accept;",
+        *(f"  ip saddr {addr[x]} ip daddr {addr[y]} ip protocol 112 drop" for x, y in ((a, b), (b, a))),
+        " }",
+        "}",
+    ]
+    done = subprocess.run(
+        in_netns(ctx.lab.netns, ["nft", "-f", "-"]), input="\n".join(rules) + "\n", capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"nft: {done.stderr.strip()}")

@@ -191,13 +191,18 @@ def keepalived_holder(ctx: ops.LabContext) -> str | None:
     return None
 
 
-def keepalived_runs(ctx: ops.LabContext, runs: int, advert: float) -> Result:
-    result = Result(f"keepalived, advert_int {advert:g}")
+def switch_to_keepalived(ctx: ops.LabContext, advert: float) -> None:
+    """The Pacemaker cluster stopped (and disabled) on every node, keepalived and HAProxy running on each instead."""
     ctx.on(ctx.settings.first_node.name, "pcs cluster disable --all", timeout=60)
     ctx.on(ctx.settings.first_node.name, "pcs cluster stop --all", timeout=120)
     for n in ctx.settings.node_list:
         start_keepalived(ctx, n.name, advert)
     ops.wait_for("keepalived holding the VIP", lambda: keepalived_holder(ctx) is not None, 30)
+
+
+def keepalived_runs(ctx: ops.LabContext, runs: int, advert: float) -> Result:
+    result = Result(f"keepalived, advert_int {advert:g}")
+    switch_to_keepalived(ctx, advert)
 
     def restart_keepalived(node: str) -> None:
         ops.wait_for("ssh on the rebooted node", reachable(ctx, node), 60)

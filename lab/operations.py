@@ -712,3 +712,11 @@ def restore_bmcs(ctx: LabContext) -> None:
     subprocess.run(
         in_netns(ctx.lab.netns, ["nft", "delete", "table", "inet", _BMC_CUT_TABLE]), capture_output=True, text=True
     )
+
+
+def cut_vrrp_link(ctx: LabContext, a: str, b: str) -> None:
+    """keepalived's cluster link cut: VRRP (IP protocol 112, its unicast adverts) dropped between two nodes on the lab
+    bridge, in `cut_cluster_link`'s table (`restore_cluster_link` restores it), while clients reach both."""
+    addr = {n.name: str(n.address) for n in ctx.settings.node_list}
+    drops = [f"  ip saddr {addr[x]} ip daddr {addr[y]} ip protocol 112 drop" for x, y in ((a, b), (b, a))]
+    _nft(ctx, _CUT_TABLE, "bridge", "forward", drops)

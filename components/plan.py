@@ -699,6 +699,7 @@ def cluster_properties(s: Settings) -> dict[str, str]:
         "no-quorum-policy": s.cluster.no_quorum_policy,
         "dc-deadtime": s.cluster.dc_deadtime,
         "priority-fencing-delay": s.cluster.fencing.priority_delay,
+        "cluster-recheck-interval": s.cluster.recheck_interval,
     }
 
 

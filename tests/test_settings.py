@@ -387,6 +387,11 @@ TEXT_RULES: dict[str, tuple[str, Any, str]] = {
     ),
     "ClusterSettings.name": ("ha-lb", lambda v: {"cluster": {"name": v}}, "cluster.name"),
     "ClusterSettings.dcDeadtime": ("5s", lambda v: {"cluster": {"dcDeadtime": v}}, "cluster.dcDeadtime"),
+    "ClusterSettings.recheckInterval": (
+        "2min",
+        lambda v: {"cluster": {"recheckInterval": v}},
+        "cluster.recheckInterval",
+    ),
     "ClusterSettings.failureTimeout": ("10min", lambda v: {"cluster": {"failureTimeout": v}}, "cluster.failureTimeout"),
     "SshSettings.user": ("debian", lambda v: {"ssh": {"user": v}}, "ssh.user"),
     "SshSettings.authorizedKeys": (

@@ -1,19 +1,22 @@
-"""Fencing benchmark on the lab: the VIP's node hung and the cluster link cut, with fencing on, off, and keepalived.
+"""Fencing benchmark on the lab: a hung node, a cut link, an unreachable BMC; fencing on, off, and keepalived.
 
-    sudo .venv/bin/python -m bench.fencing [--runs 5] [--hold 20] [--scenarios hung cut] [--setups NAME ...]
+    sudo .venv/bin/python -m bench.fencing [--runs 5] [--hold 20] [--nodes 2] [--placement P]
+                                           [--scenarios hung cut bmc] [--setups NAME ...]
 
-One 2-node lab (HAProxy with the VIP) per setup: fencing on (the stack's fence_ipmilan against the lab's BMCs), off
-(`cluster.stonith: false`), and keepalived (`advert_int 1`: the Pacemaker cluster stopped, keepalived and HAProxy on
-both nodes, the same VIP). Scenarios, each held `--hold` seconds: the VIP's node hung (processes frozen, its kernel
-still answering ARP for the VIP; fencing on: until it is fenced and back), and the cluster link cut while clients
-reach both nodes (corosync's UDP 5405 dropped on the bridge; VRRP for keepalived). Each run probes the stats page
-through the VIP every 50 ms and samples every ~100 ms who holds the VIP (ARP answers on the bridge, and the VIP
-configured in each node's kernel), from a settled lab until it has settled again. Prints per scenario and setup the
-outage (the longest gap in service from the hang or cut until the thaw or restore), the longest gap after that, how
-long two nodes held the VIP at once, which node was fenced, and for fencing on where the time goes (the survivor's
-journal) and what the outage has beyond the VIP's start (the issue's bound: at most 0.5 s). Writes
-bench/out/fencing.json. Figures, never assertions: the e2e tests prove behaviour, this measures it.
-"""
+One lab of `--nodes` nodes per setup: fencing on (the stack's fence_ipmilan against the lab's BMCs), off
+(`cluster.stonith: false`), and, on 2 nodes, keepalived (`advert_int 1`: the Pacemaker cluster stopped, keepalived
+and HAProxy on both nodes, the same VIP). Scenarios, each held `--hold` seconds: the VIP's node hung (processes
+frozen, its kernel still answering ARP for the VIP; fencing on: until it is fenced and back); the cluster link cut
+while clients reach every node (corosync's UDP 5405 dropped on the bridge, VRRP for keepalived; on 2 nodes between
+them, on more the VIP's node cut off from the rest); and, fencing on only, the VIP's node hung while its BMC does
+not answer, until the hold ends. Each run probes the stats page through the VIP every 50 ms and samples every
+~100 ms who holds the VIP (ARP answers on the bridge, and the VIP configured in each node's kernel), from a settled
+lab until it has settled again. Prints per scenario and setup the outage (the longest gap in service from the hang
+or cut until the thaw or restore; for the BMC, the whole gap), the longest gap after that (for the BMC: from its
+return to service), how long two nodes held the VIP at once, which node was fenced, and for fencing on where the
+time goes (the survivor's journal) and what the outage has beyond the VIP's start (the issue's bound: at most
+0.5 s). Writes bench/out/fencing-<N>-nodes.json. Figures, never assertions: the e2e tests prove behaviour, this
+measures it."""
 
 from __future__ import annotations
 
@@ -38,7 +41,11 @@ from lab import operations as ops
 from lab.probe import Sample
 
 OUT = Path(__file__).resolve().parent / "out"
-SCENARIOS = {"hung": "VIP's node hung", "cut": "cluster link cut, clients reach both"}
+SCENARIOS = {
+    "hung": "VIP's node hung",
+    "cut": "cluster link cut, clients reach every node (2 nodes: between them; more: the VIP's node cut off)",
+    "bmc": "VIP's node hung, its BMC unreachable until the hold ends (fencing on only; after: BMC back to serving)",
+}
 KEEPALIVED = "keepalived advert_int 1"
 SETUPS: dict[str, dict[str, Any]] = {
     "fencing on": {},
@@ -178,27 +185,32 @@ def journal(ctx: ops.LabContext, node: str, since: float) -> list[str]:
 
 
 def run_once(ctx: ops.LabContext, scenario: str, hold: float, keepalived: bool) -> Run:
-    """One hang or cut of `hold` seconds (a hung node fenced sooner is not held), probed from a settled lab until it
-    has settled again."""
+    """One hang, cut or unreachable BMC of `hold` seconds (a hung node fenced sooner is not held), probed from a
+    settled lab until it has settled again."""
     home = settle(ctx, keepalived)
-    (other,) = (n.name for n in ctx.settings.node_list if n.name != home)
-    roles = {home: "VIP's node", other: "other node"}
+    others = [n.name for n in ctx.settings.node_list if n.name != home]
+    roles = {n: "VIP's node" if n == home else "other node" for n in [home, *others]}
     inits = {n: ctx.lab.containers.init_pid(n) for n in roles}
     fencing = ctx.settings.stonith_enabled and not keepalived
+    pair_cut = scenario == "cut" and len(others) == 1
     if scenario == "hung":
         act, undo = partial(ops.hang, ctx, home), partial(ops.unhang, ctx, home)
-        survivor, lost = other, home
+    elif scenario == "bmc":
+        act = partial(_hang_without_bmc, ctx, home)
+        undo = partial(_thaw_with_bmc, ctx, home)
+    elif keepalived:
+        act, undo = partial(ops.cut_vrrp_link, ctx, home, *others), partial(ops.restore_cluster_link, ctx)
     else:
-        cut = ops.cut_vrrp_link if keepalived else ops.cut_cluster_link
-        act, undo = partial(cut, ctx, home, other), partial(ops.restore_cluster_link, ctx)
-        survivor, lost = home, other
+        # Two nodes: the link between them; more: the VIP's node cut off from every other.
+        act, undo = partial(ops.cut_cluster_link, ctx, home), partial(ops.restore_cluster_link, ctx)
+    survivor, lost = (home, others[0]) if pair_cut else (others[0], home)
 
     def fenced(node: str) -> bool:
         return ctx.lab.containers.init_pid(node) != inits[node]
 
     def served() -> bool:
-        """Hung: the VIP on the survivor (fencing on: once the hung node is fenced); cut: nothing has to move."""
-        return scenario == "cut" or ((fenced(home) or not fencing) and ops.vip_on(ctx, other))
+        """The VIP on a node other than the lost one (fencing on: once that is fenced); a cut pair: nothing moves."""
+        return pair_cut or ((fenced(home) or not fencing) and any(ops.vip_on(ctx, n) for n in others))
 
     watch = ops.VipWatch(ctx)
     prober = ops.Prober(ctx.lab.netns, ops.stats_url(ctx), ops.stats_auth(ctx))
@@ -212,10 +224,16 @@ def run_once(ctx: ops.LabContext, scenario: str, hold: float, keepalived: bool) 
         answered("probes answering through the VIP", 10)
         at = time.time()
         act()
-        ops.wait_for("the VIP serving again", served, 150, 0.1)
+        if scenario == "bmc":
+            # Fencing fails while the BMC does not answer: nothing may serve the VIP until it does.
+            time.sleep(max(0.0, at + hold - time.time()))
+            ops.restore_bmcs(ctx)
+            back = time.time()
+        ops.wait_for("the VIP serving again", served, 180, 0.1)
         answered("probes answering again")
-        time.sleep(max(0.0, at + hold - time.time()))
-        back = time.time()
+        if scenario != "bmc":
+            time.sleep(max(0.0, at + hold - time.time()))
+            back = time.time()
         undo()
         settle(ctx, keepalived)  # still probing and watching: what the thaw or the restore costs counts too
         answered("probes answering once settled")
@@ -225,22 +243,43 @@ def run_once(ctx: ops.LabContext, scenario: str, hold: float, keepalived: bool) 
         undo()
         prober.stop()
         watch.stop()
-    outage, after = longest_gap(samples, at, back), longest_gap(samples, back)
+    if scenario == "bmc":
+        # The outage runs past the BMC's return: what counts after it is how soon the fence and the VIP follow.
+        outage = longest_gap(samples, at)
+        served_at = min((x.end for x in samples if x.ok and x.end > back), default=None)
+        after = None if served_at is None else served_at - back
+    else:
+        outage, after = longest_gap(samples, at, back), longest_gap(samples, back)
     if outage is None or after is None:
         raise RuntimeError("no answered probe on one side of the hang or cut")
     marks = phases(journal(ctx, survivor, at), lost, at) if fencing else {}
+    bound = slack(outage, marks) if scenario != "bmc" else None
     return Run(
         round(outage, 2), round(after, 2), round(watch.duplicate_seconds(), 2),
-        [role for node, role in roles.items() if fenced(node)], marks, slack(outage, marks),
+        [role for node, role in roles.items() if fenced(node)], marks, bound,
     )  # fmt: skip
 
 
-def bench_setup(setup: str, scenarios: list[str], runs: int, hold: float) -> list[Result]:
-    """Every scenario's runs on one fresh 2-node lab of the setup, taken down whatever happens."""
+def _hang_without_bmc(ctx: ops.LabContext, node: str) -> None:
+    ops.cut_bmc(ctx, node)
+    ops.hang(ctx, node)
+
+
+def _thaw_with_bmc(ctx: ops.LabContext, node: str) -> None:
+    ops.restore_bmcs(ctx)
+    ops.unhang(ctx, node)
+
+
+def bench_setup(
+    setup: str, scenarios: list[str], runs: int, hold: float, nodes: int, placement: str | None
+) -> list[Result]:
+    """Every scenario's runs on one fresh lab of the setup, taken down whatever happens."""
     keepalived = setup == KEEPALIVED
-    results = [Result(s, setup) for s in scenarios]
+    # An unreachable BMC is a fencing scenario: without fencing it is the hung node again.
+    results = [Result(s, setup) for s in scenarios if s != "bmc" or setup == "fencing on"]
+    cluster = {**SETUPS[setup], **({"placement": placement} if placement else {})}
     with tempfile.TemporaryDirectory(prefix="ha-lb-bench-") as tmp:
-        stack = ops.lab_stack(Path(tmp), "fencebench", nodes=2, cluster={"placement": "with-vip", **SETUPS[setup]})
+        stack = ops.lab_stack(Path(tmp), "fencebench", nodes=nodes, cluster=cluster)
         ctx = ops.context(stack, state_dir=Path(tmp) / "lab", log=lambda _: None)
         try:
             ops.up(ctx)
@@ -262,10 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hold", type=float, default=20, help="seconds the node stays frozen (unless fenced) or cut off")
     p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     p.add_argument("--setups", nargs="+", default=list(SETUPS), choices=list(SETUPS))
+    p.add_argument("--nodes", type=int, default=2, help="cluster size (keepalived: 2 only)")
+    p.add_argument("--placement", choices=["with-vip", "everywhere"], help="HAProxy's (default: the profile's)")
     a = p.parse_args(argv)
-    results = [r for setup in a.setups for r in bench_setup(setup, a.scenarios, a.runs, a.hold)]
+    if a.nodes != 2 and KEEPALIVED in a.setups:
+        p.error(f"{KEEPALIVED} is the two-node baseline: leave it out of --setups with --nodes {a.nodes}")
+    results = [r for setup in a.setups for r in bench_setup(setup, a.scenarios, a.runs, a.hold, a.nodes, a.placement)]
+    placement = a.placement or "the profile's placement"
     for scenario in a.scenarios:
-        print(f"\n{SCENARIOS[scenario]} ({a.hold:g} s), 2 nodes, HAProxy with the VIP:")
+        print(f"\n{SCENARIOS[scenario]} ({a.hold:g} s), {a.nodes} nodes, HAProxy: {placement}:")
         print(f"{'setup':<24} {'outage':<32} {'after the thaw/restore':<32} {'duplicate VIP':<32} notes")
         for r in results:
             if r.scenario == scenario:
@@ -274,8 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{r.setup:<24} {figures(outages):<32} {figures(afters):<32} {figures(duplicates):<32} "
                       f"{notes(r.runs)}")  # fmt: skip
     OUT.mkdir(exist_ok=True)
-    (OUT / "fencing.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
-    print(f"\nwrote {OUT / 'fencing.json'}")
+    (OUT / f"fencing-{a.nodes}-nodes.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
+    print(f"\nwrote {OUT / f'fencing-{a.nodes}-nodes.json'}")
     return 0
 
 

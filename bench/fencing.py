@@ -166,11 +166,7 @@ def settle(ctx: ops.LabContext, keepalived: bool, timeout: float = 180) -> str:
         return home
     names = {n.name for n in ctx.settings.node_list}
 
-    def online() -> bool:
-        ops.rejoin_after_self_fence_notice(ctx)  # a lab node can boot faster than its fence reports (ops)
-        return ops.all_online_everywhere(ctx, names)
-
-    ops.wait_for("every node online", online, timeout, 1)
+    ops.wait_for("every node online", lambda: ops.all_online_everywhere(ctx, names), timeout, 1)
     ops.wait_for("the VIP on one node", lambda: len(ops.resource_nodes(ctx).get("vip", ())) == 1, 60, 0.5)
     (home,) = ops.resource_nodes(ctx)["vip"]
     return home

@@ -521,27 +521,6 @@ def fence(ctx: LabContext, node: str, action: str = "reboot", back_within: float
     return result
 
 
-_STAYED_DOWN = (
-    "systemctl is-active --quiet pacemaker && exit 0; "
-    "journalctl -b -u pacemaker --no-pager | grep -q 'allegedly just fenced' || exit 0; "
-    "echo restarted; systemctl start pacemaker"
-)
-
-
-def rejoin_after_self_fence_notice(ctx: LabContext) -> list[str]:
-    """Start the cluster again on a node that stopped it for having been fenced: a lab node boots to corosync in
-    2-3 s, so a node rebooted by its fence can be a member again before the fencer's result reaches it; its
-    controller then reads "We were allegedly just fenced" and Pacemaker stays down (exit 100). A VM boots for longer
-    than the fence takes to report: this is the lab's. Returns the nodes restarted."""
-    restarted = []
-    for node in alive_nodes(ctx):
-        ok, out = ctx.on(node, f"sh -c {shlex.quote(_STAYED_DOWN)}", timeout=60)
-        if ok and "restarted" in out:
-            ctx.lab.log(f"{node}: Pacemaker had stopped ('allegedly just fenced': back too fast); started again")
-            restarted.append(node)
-    return restarted
-
-
 def hang(ctx: LabContext, node: str) -> None:
     """Freeze a node: its processes stop where they are, its kernel (addresses, ARP) stays."""
     bmc.freeze(ctx.lab.containers, node)

@@ -254,7 +254,7 @@ def haproxy_primitive(s: Settings) -> Primitive:
     )
 
 
-def fence_primitive(dev: FenceDevice) -> Primitive:
+def fence_primitive(dev: FenceDevice, failure_timeout: str) -> Primitive:
     hosts = {"pcmk_host_list": dev.node}
     if dev.plug:
         hosts["pcmk_host_map"] = f"{dev.node}:{dev.plug}"  # the fencer passes the agent port=<domain>
@@ -263,6 +263,9 @@ def fence_primitive(dev: FenceDevice) -> Primitive:
         agent=dev.agent,
         params={**dict(sorted(dev.params.items())), **hosts},
         ops=(Op("monitor", {"interval": "60s"}),),
+        # A failed start is fatal on its node: without an expiry, a minute without its BMC bans a device from every
+        # node for good, and its node can never be fenced again (the fencer skips a device scored -INFINITY).
+        meta={"failure-timeout": failure_timeout},
         stonith=True,
     )
 
@@ -625,6 +628,8 @@ def _fence_check_script(dev: FenceDevice, secret: FenceSecret) -> str:
             f'$(ssh-keygen -y -f {SSH_KEY_FILE})" >&2\n'
         )
     return (
+        # The fencing secret comes on stdin only so that a new one runs this check again; it is read from its file.
+        "cat >/dev/null\n"
         "out=$(mktemp); trap 'rm -f \"$out\"' EXIT\n"
         f"rc=0; printf '%s\\n' {' '.join(shlex.quote(o) for o in options)} | timeout 120 {dev.agent} "
         '>"$out" 2>&1 || rc=$?\n'
@@ -664,7 +669,7 @@ def _fencing_steps(s: Settings) -> list[Step]:
     ]
     secrets = tuple(st.id for st in steps)
     for dev in devices:
-        p, loc = fence_primitive(dev), _fence_location(dev)
+        p, loc = fence_primitive(dev, s.cluster.fencing.failure_timeout), _fence_location(dev)
         # Proven first: a device whose new parameters cannot fence never replaces one that can.
         steps.append(
             Step(
@@ -674,6 +679,7 @@ def _fencing_steps(s: Settings) -> list[Step]:
                 _fence_check_script(dev, secret),
                 None,
                 depends_on=(f"member-{dev.node}", *secrets),
+                stdin=Stdin.FENCE_SECRET,  # a new secret (a changed stdin) runs the check again
                 replace_on=(ident,),
             )
         )
@@ -852,7 +858,7 @@ def cib_expectations(s: Settings) -> list[Expectation]:
     """What the CIB holds once the plan is applied: every resource at its current definition, every constraint,
     property and default, HAProxy enabled. A live CIB missing one has drifted (a lost concurrent write, a hand edit)."""
     hap = haproxy_primitive(s)
-    fences = [fence_primitive(d) for d in fence_devices(s)]
+    fences = [fence_primitive(d, s.cluster.fencing.failure_timeout) for d in fence_devices(s)]
     out = [Expectation(f"resource {p.id} (as defined)", _spec_xpath(p)) for p in (*fences, vip_primitive(s), hap)]
     if hap.clone:
         out.append(Expectation(f"clone {hap.top_id}", f"//clone[@id='{hap.top_id}']/primitive[@id='{hap.id}']"))

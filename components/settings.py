@@ -304,6 +304,10 @@ class FencingSettings(Model):
     priority_delay: Duration = "5s"
     """`priority-fencing-delay`: in a partition without a majority (two nodes cut apart), fencing the node that holds
     the VIP waits this long, so that node wins the race; longer than a fence takes, or both may die."""
+    failure_timeout: Duration = "2min"
+    """`failure-timeout` of every fence device: a device whose start or monitor failed (its BMC or hypervisor
+    unreachable for a minute) is banned from that node, and once banned from every node its node cannot be fenced;
+    this long after its last failure it may run, and fence, again (0 would keep it banned until a cleanup by hand)."""
 
 
 class ClusterSettings(Model):

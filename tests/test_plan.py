@@ -111,11 +111,16 @@ def test_fencing_devices_avoid_the_node_they_fence_and_are_proven_before_stonith
     assert "pcmk_host_map=lb2:ha-lb-lb2" in step.create and "plug=" not in step.create
     assert "identity_file=/etc/ha-lb/fence/id_ssh" in step.create
     assert "location add location-fence-lb2-avoids-lb2 fence-lb2 lb2 -INFINITY" in step.create
+    # A device banned for failing (its hypervisor unreachable a minute) may run, and fence, again: never for good.
+    assert "meta failure-timeout=2min" in step.create
+    assert "meta failure-timeout=30s" in plan_for(nodes=3, fencing={"failureTimeout": "30s"}).get("fence-lb2").create
     # Proven first (with every node's key in place, its node a member), then put in the CIB.
     check = plan.get("fence-check-lb2")
     assert check.node == "lb3" and check.kind is StepKind.CHECK and "action=status" in check.create
     assert "plug=ha-lb-lb2" in check.create  # the agent run by hand needs the domain itself
     assert {"member-lb2", "fence-secret-lb1", "fence-secret-lb3"} <= set(check.depends_on)
+    # A new fencing secret (its stdin changed) runs the check again, after the secret steps wrote it.
+    assert check.stdin is Stdin.FENCE_SECRET
     assert {"cluster-enable", "fence-check-lb2"} <= set(step.depends_on)
     assert {"fence-lb1", "fence-lb2", "fence-lb3"} <= set(plan.get("cluster-properties").depends_on)
     props = plan.get("cluster-properties").create
@@ -135,9 +140,14 @@ def test_the_fence_check_takes_only_on_for_a_running_member(tmp_path: Path, rc: 
     keygen.chmod(0o755)
     script = render_script(plan_for().get("fence-check-lb1"))
     done = subprocess.run(
-        ["bash", "-c", script], capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"}
+        ["bash", "-c", script],
+        input="the-secret\n",
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
     )
     assert (done.returncode == 0) == ok, done.stderr
+    assert "the-secret" not in (tmp_path / "options").read_text()  # the agent reads its password from the file
     assert "plug=ha-lb-lb1" in (tmp_path / "options").read_text().splitlines()
     if not ok:
         assert "authorize this key for root on 10.0.0.1: ssh-ed25519 AAAAPUBLIC" in done.stderr

@@ -379,6 +379,11 @@ TEXT_RULES: dict[str, tuple[str, Any, str]] = {
         lambda v: {"cluster": {"fencing": {"priorityDelay": v}}},
         "cluster.fencing.priorityDelay",
     ),
+    "FencingSettings.failureTimeout": (
+        "2min",
+        lambda v: {"cluster": {"fencing": {"failureTimeout": v}}},
+        "cluster.fencing.failureTimeout",
+    ),
     "IpmiFencing.user": ("ADMIN", lambda v: _ipmi(user=v), "cluster.fencing.ipmi.user"),
     "IpmiFencing.addresses": (
         "lb1",

@@ -18,7 +18,7 @@ FENCE_DIR = "/etc/ha-lb/fence"
 SSH_KEY_FILE = f"{FENCE_DIR}/id_ssh"
 PASSWORD_FILE = f"{FENCE_DIR}/password"
 PASSWORD_SCRIPT = f"{FENCE_DIR}/password.sh"
-XVM_KEY_FILE = "/etc/cluster/fence_xvm.key"  # where fence_xvm and fence_virtd look for it
+XVM_KEY_FILE = "/etc/cluster/fence_xvm.key"  # where fence_xvm looks for it (fence_virtd: /etc/fence_virt.key)
 
 
 class FenceSecret(StrEnum):

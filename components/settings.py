@@ -332,8 +332,9 @@ class ClusterSettings(Model):
     fresh cluster's start-up; nodes started together by `pcs cluster start --all` need far less)."""
     recheck_interval: Duration = "2min"
     """cluster-recheck-interval: how often Pacemaker looks again without an event. After 10 failed attempts to fence
-    a node (`stonith-max-attempts`: about 10 minutes against a BMC or hypervisor that does not answer), it tries again
-    only then; Pacemaker's 15min would leave the VIP down that long after the fence device answers again."""
+    a node (`stonith-max-attempts`: minutes against a BMC or hypervisor that does not answer, seconds once its device
+    is banned), it tries again only on an event or then; Pacemaker's 15min would leave the VIP down that long after
+    the fence device answers again."""
     failure_timeout: Duration = "10min"
     """When a node's fail count expires, so it may host the resource again (0: never)."""
     vip_monitor: MonitorSettings = MonitorSettings(interval="10s", timeout="20s")

@@ -104,7 +104,7 @@ def phases(lines: list[str], node: str, since: float) -> dict[str, float]:
     for line in lines:
         at = _when(line)
         for name, text in marks.items():
-            if at is not None and name not in out and text in line:
+            if at is not None and at >= since and name not in out and text in line:
                 out[name] = round(at - since, 2)
     return out
 

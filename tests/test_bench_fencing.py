@@ -11,6 +11,7 @@ HUNG_AT = datetime(YEAR, 3, 5, 20, 41, 0).timestamp()
 
 # What lab2's journal (short-precise) says after lab1, the VIP's node, hung at 20:41:00.
 JOURNAL = """\
+Mar 05 20:40:59.200000 lab2 pacemaker-controld[420]:  notice: Result of start operation for haproxy on lab2: ok
 Mar 05 20:41:01.500000 lab2 corosync[301]:   [KNET  ] link: host: 1 link: 0 is down
 Mar 05 20:41:02.130000 lab2 pacemaker-controld[420]:  notice: Node lab1 state is now lost
 Mar 05 20:41:02.240000 lab2 pacemaker-fenced[416]:  notice: Requesting fencing (reboot) of node lab1
@@ -25,6 +26,7 @@ Mar 05 20:41:21.000000 lab2 pacemaker-controld[420]:  notice: Result of start op
 
 
 def test_phases_are_the_first_mark_of_each_step_in_seconds_after_the_hang() -> None:
+    # The journal is read from a second before the hang: a start before it (the last settle's) is not a mark.
     assert phases(JOURNAL, "lab1", HUNG_AT) == {
         "membership lost": 2.13,
         "fence requested": 2.24,

@@ -290,9 +290,10 @@ def test_bmcs_are_stopped_by_pid_from_their_records(fake_bmc: tuple[bmc.Bmcs, Pa
     pid = bmcs.pid("n1")
     assert pid is not None and alive(pid)
     # Started again unchanged: the same process; with another password: a new one.
-    assert bmcs.start("n1", BMC_ADDRESS, "admin", PASSWORD, bmcs.record("n1").control) == pid  # type: ignore[union-attr]
+    control = bmcs.record("n1").control  # type: ignore[union-attr]
+    assert bmcs.start("n1", BMC_ADDRESS, "admin", PASSWORD, control, post_seconds=0) == pid
     assert (bmcs.password_file("n1").stat().st_mode & 0o777) == 0o600
-    new = bmcs.start("n1", BMC_ADDRESS, "admin", "another", bmcs.record("n1").control)  # type: ignore[union-attr]
+    new = bmcs.start("n1", BMC_ADDRESS, "admin", "another", control, post_seconds=0)
     assert new != pid and not alive(pid)
     assert ipmitool(net, "another", "chassis", "power", "status").returncode == 0
     # As after a crash of what started it: only the state directory is left to go by.

@@ -55,23 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         if a.command == "fence":
             result = ops.fence(ctx, a.node, "off" if a.off else "reboot")
             return 0 if result.went_off else 1
-        if a.command == "hang":
-            ops.hang(ctx, a.node)
+        # Failures the lab makes and undoes: nothing to report but an error.
+        on_node = {"hang": ops.hang, "unhang": ops.unhang, "isolate": ops.cut_cluster_link, "cut-bmc": ops.cut_bmc}
+        on_lab = {"reconnect": ops.restore_cluster_link, "restore-bmcs": ops.restore_bmcs}
+        if a.command in on_node:
+            on_node[a.command](ctx, a.node)
             return 0
-        if a.command == "unhang":
-            ops.unhang(ctx, a.node)
-            return 0
-        if a.command == "isolate":
-            ops.cut_cluster_link(ctx, a.node)
-            return 0
-        if a.command == "reconnect":
-            ops.restore_cluster_link(ctx)
-            return 0
-        if a.command == "cut-bmc":
-            ops.cut_bmc(ctx, a.node)
-            return 0
-        if a.command == "restore-bmcs":
-            ops.restore_bmcs(ctx)
+        if a.command in on_lab:
+            on_lab[a.command](ctx)
             return 0
         failures = ops.down(ctx, run_deletes=not a.fast)
         for f in failures:

@@ -164,12 +164,7 @@ def settle(ctx: ops.LabContext, keepalived: bool, timeout: float = 180) -> str:
         ops.wait_for("the VIP on one node", lambda: len(vip_holders(ctx)) == 1, timeout, 0.2)
         (home,) = vip_holders(ctx)
         return home
-    names = {n.name for n in ctx.settings.node_list}
-
-    ops.wait_for("every node online", lambda: ops.all_online_everywhere(ctx, names), timeout, 1)
-    ops.wait_for("the VIP on one node", lambda: len(ops.resource_nodes(ctx).get("vip", ())) == 1, 60, 0.5)
-    (home,) = ops.resource_nodes(ctx)["vip"]
-    return home
+    return ops.settled_vip_node(ctx, timeout)
 
 
 def journal(ctx: ops.LabContext, node: str, since: float) -> list[str]:

@@ -356,6 +356,18 @@ def measure_outage(
     return outage, samples, at
 
 
+def settled_vip_node(ctx: LabContext, timeout: float = 180) -> str:
+    """Wait for every node online in every node's view and the VIP on one node; returns that node."""
+    names = {n.name for n in ctx.settings.node_list}
+    try:
+        wait_for("every node online", lambda: all_online_everywhere(ctx, names), timeout, 1)
+    except TimeoutError as e:
+        raise TimeoutError(f"{e}\n{cluster_report(ctx)}") from e
+    wait_for("the VIP on one node", lambda: len(resource_nodes(ctx).get("vip", ())) == 1, 60)
+    (home,) = resource_nodes(ctx)["vip"]
+    return home
+
+
 def cluster_report(ctx: LabContext) -> str:
     """What the live nodes say about the cluster: status with fail counts, quorum, the controller's last words."""
     parts = []
@@ -669,10 +681,13 @@ def _nft(ctx: LabContext, table: str, family: str, hook: str, rules: list[str]) 
         raise RuntimeError(f"nft: {done.stderr.strip()}")
 
 
+def _nft_delete(ctx: LabContext, family: str, table: str) -> None:
+    """Remove a table `_nft` added (nothing to do when it is not there)."""
+    subprocess.run(in_netns(ctx.lab.netns, ["nft", "delete", "table", family, table]), capture_output=True, text=True)
+
+
 def restore_cluster_link(ctx: LabContext) -> None:
-    subprocess.run(
-        in_netns(ctx.lab.netns, ["nft", "delete", "table", "bridge", _CUT_TABLE]), capture_output=True, text=True
-    )
+    _nft_delete(ctx, "bridge", _CUT_TABLE)
 
 
 _BMC_CUT_TABLE = "halab_bmc_cut"
@@ -688,9 +703,7 @@ def cut_bmc(ctx: LabContext, node: str) -> None:
 
 
 def restore_bmcs(ctx: LabContext) -> None:
-    subprocess.run(
-        in_netns(ctx.lab.netns, ["nft", "delete", "table", "inet", _BMC_CUT_TABLE]), capture_output=True, text=True
-    )
+    _nft_delete(ctx, "inet", _BMC_CUT_TABLE)
 
 
 def cut_vrrp_link(ctx: LabContext, a: str, b: str) -> None:

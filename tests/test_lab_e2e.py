@@ -110,7 +110,7 @@ def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) ->
             lambda: lab.lab.containers.init_pid(home) not in (None, killed_init),
             60,
         )
-        settle(lab)
+        ops.settled_vip_node(lab)
         ops.wait_for(
             "the backend through the VIP again", lambda: "served-by-the-test-backend" in ops.fetch(lab, through_vip), 60
         )
@@ -126,7 +126,7 @@ def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) ->
     other = sorted(names - {result.serving_from})[0]
     fenced = ops.fence(lab, other)
     assert fenced.went_off and fenced.back_after is not None
-    settle(lab)
+    ops.settled_vip_node(lab)
 
     hung_vip_node_is_fenced(lab)
     if len(names) == 2:
@@ -189,25 +189,12 @@ def drift_is_caught(lab: ops.LabContext) -> None:
     assert ops.drift(lab) == []
 
 
-def settle(lab: ops.LabContext) -> str:
-    """Every node online everywhere, the VIP on one node; returns that node."""
-    names = {n.name for n in lab.settings.node_list}
-
-    try:
-        ops.wait_for("every node online", lambda: ops.all_online_everywhere(lab, names), 180, 1)
-    except TimeoutError as e:
-        raise TimeoutError(f"{e}\n{ops.cluster_report(lab)}") from e
-    ops.wait_for("the VIP placed", lambda: len(ops.resource_nodes(lab).get("vip", ())) == 1, 60)
-    (home,) = ops.resource_nodes(lab)["vip"]
-    return home
-
-
 def hung_vip_node_is_fenced(lab: ops.LabContext) -> None:
     """The VIP's node hangs (processes stopped, its kernel still answering ARP for the VIP): a survivor fences it
     (reboot: its container goes, a new init boots), and only then serves the VIP. At no sample (~100 ms) do two
     nodes hold the VIP: neither two MACs answering ARP for it nor the address configured on two live kernels."""
     names = {n.name for n in lab.settings.node_list}
-    home = settle(lab)
+    home = ops.settled_vip_node(lab)
     survivors = names - {home}
     before = lab.lab.containers.init_pid(home)
     watch = ops.VipWatch(lab)
@@ -231,14 +218,14 @@ def hung_vip_node_is_fenced(lab: ops.LabContext) -> None:
     for line in ops.fencing_journal(lab, served_from[0], since):
         print(f"  {served_from[0]}: {line}")
     assert 0 < outage.seconds < 120
-    settle(lab)
+    ops.settled_vip_node(lab)
 
 
 def cut_link_keeps_the_vip_holder(lab: ops.LabContext) -> None:
     """Two nodes, the cluster link cut (corosync's UDP 5405 dropped on the bridge) while clients reach both: each
     sees the other lost and both try to fence; the priority-fencing-delay holds back the fencing of the VIP's node,
     so that node wins: the other is fenced (rebooted, and stays out while the link is cut), the VIP never moves."""
-    home = settle(lab)
+    home = ops.settled_vip_node(lab)
     (other,) = {n.name for n in lab.settings.node_list} - {home}
     pids = {n: lab.lab.containers.init_pid(n) for n in (home, other)}
     watch = ops.VipWatch(lab)
@@ -259,7 +246,7 @@ def cut_link_keeps_the_vip_holder(lab: ops.LabContext) -> None:
         print(f"  {home}: {line}")
     print(f"cut link: {watch.summary()}")
     assert watch.duplicates() == [], watch.duplicates()[:5]
-    assert settle(lab) == home
+    assert ops.settled_vip_node(lab) == home
     assert lab.lab.containers.init_pid(home) == pids[home]
 
 
@@ -274,7 +261,7 @@ def cut_off_vip_node_stops_and_is_fenced(lab: ops.LabContext) -> None:
     priority-fencing-delay: they hold the majority) and only then starts the VIP; one holder at every sample.
     Stopping by itself and the majority's fence race (each about a second after the loss): so that the first is
     seen, the node's BMC does not answer until it has given the VIP up."""
-    home = settle(lab)
+    home = ops.settled_vip_node(lab)
     survivors = {n.name for n in lab.settings.node_list} - {home}
     watch = ops.VipWatch(lab)
     fenced = ops.InitWatch(lab, home)
@@ -304,7 +291,7 @@ def cut_off_vip_node_stops_and_is_fenced(lab: ops.LabContext) -> None:
             print(f"  {node}: {line}")
     assert watch.duplicates() == [], watch.duplicates()[:5]
     assert vip_holders_before(watch, fenced.off_at) <= {home}, "a survivor started the VIP before the fence"
-    now = settle(lab)
+    now = ops.settled_vip_node(lab)
     assert now in survivors
 
 
@@ -312,7 +299,7 @@ def unreachable_bmc_holds_the_vip_back(lab: ops.LabContext) -> None:
     """The VIP's node hangs while its BMC does not answer: its fencing fails, so no survivor starts the VIP (the node
     might still hold it) and the cluster's status says why; once the BMC answers again, the fencing succeeds and a
     survivor serves the VIP."""
-    home = settle(lab)
+    home = ops.settled_vip_node(lab)
     survivors = {n.name for n in lab.settings.node_list} - {home}
     asker = sorted(survivors)[0]
     watch = ops.VipWatch(lab)
@@ -352,7 +339,7 @@ def unreachable_bmc_holds_the_vip_back(lab: ops.LabContext) -> None:
     print(f"BMC unreachable: {watch.summary()}")
     assert watch.duplicates() == [], watch.duplicates()[:5]
     assert vip_holders_before(watch, fenced.off_at) <= {home}, "a survivor started the VIP before the fence"
-    settle(lab)
+    ops.settled_vip_node(lab)
 
 
 def bmc_outage_bans_its_device_until_it_expires(lab: ops.LabContext) -> None:
@@ -360,7 +347,7 @@ def bmc_outage_bans_its_device_until_it_expires(lab: ops.LabContext) -> None:
     which bans it from that node, and so on until no node may run it: the node could not be fenced now. Once the BMC
     answers again, the device's `failure-timeout` (`cluster.fencing.failureTimeout`) lets it run again, and fencing
     the node works: without it, the ban would last until a cleanup by hand."""
-    home = settle(lab)
+    home = ops.settled_vip_node(lab)
     node = sorted({n.name for n in lab.settings.node_list} - {home})[0]
     device = f"fence-{node}"
     eligible = sorted({n.name for n in lab.settings.node_list} - {node})
@@ -389,4 +376,4 @@ def bmc_outage_bans_its_device_until_it_expires(lab: ops.LabContext) -> None:
     print(f"BMC back: {device} running again {time.time() - restored_at:.0f} s after; {time.time() - cut_at:.0f} s")
     fenced = ops.fence(lab, node)
     assert fenced.went_off and fenced.back_after is not None
-    settle(lab)
+    ops.settled_vip_node(lab)

@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components.registrations import allow_registrations_at_once
 from components.settings import SettingsError, warnings_for
 from components.stack import build_stack
 from components.stack_config import load_stack_settings, secret_inputs
@@ -14,5 +15,6 @@ except SettingsError as err:
 for warning in warnings_for(settings):
     pulumi.log.warn(warning)
 
+allow_registrations_at_once()
 for key, value in build_stack(settings, secret_inputs(pulumi.Config())).items():
     pulumi.export(key, value)

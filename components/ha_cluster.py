@@ -9,7 +9,7 @@ import pulumi
 from pulumi_command import remote
 
 from .floating_ip import FloatingIp, FloatingIpArgs
-from .plan import Plan, Stdin, Step, StepKind
+from .plan import GOES_WITH_ITS_NODE, Plan, Stdin, Step, StepKind
 from .remote_step import SshTarget, StepOptions, declare_step
 from .settings import Settings
 from .vm import ClusterNode
@@ -83,7 +83,7 @@ class HaCluster(pulumi.ComponentResource):
                     parent=self,
                     depends_on=deps,
                     stdin=stdin[step.stdin] if step.stdin else None,
-                    deleted_with=vm.domain,
+                    deleted_with=self._goes_with(step, vm),
                     extra_triggers=_node_triggers(step, vm, args.nodes),
                 ),
             )
@@ -102,6 +102,11 @@ class HaCluster(pulumi.ComponentResource):
                 "nodeAddresses": self.node_addresses,
             }
         )
+
+    def _goes_with(self, step: Step, vm: ClusterNode) -> Optional[pulumi.Resource]:
+        if step.goes_with == GOES_WITH_ITS_NODE:
+            return vm.domain
+        return self.steps[step.goes_with] if step.goes_with else None
 
 
 def _node_triggers(step: Step, vm: ClusterNode, nodes: dict[str, ClusterNode]) -> list[pulumi.Input[str]]:

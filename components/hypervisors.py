@@ -36,7 +36,10 @@ class Hypervisors(pulumi.ComponentResource):
             self.providers[uri] = provider
             self.base_volumes[uri] = libvirt.Volume(
                 f"{name}-{suffix}-base",
-                name=f"{s.cluster.name}-base.qcow2",
+                # Named for its image: a new image is a new volume beside the old one (Pulumi creates the new, then
+                # deletes the old), so each node's disk is replaced in its own turn, one node at a time, instead of
+                # every disk at once before a same-named volume can be deleted and created again.
+                name=f"{s.cluster.name}-base-{fingerprint(lib.base_image)[:8]}.qcow2",
                 pool=lib.pool,
                 source=lib.base_image,
                 format="qcow2",

@@ -92,6 +92,15 @@ def cluster_node_remove(name: str) -> list[str]:
     return [PCS, "cluster", "node", "remove", name, "--skip-offline"]
 
 
+def node_standby(name: str, wait_s: int) -> list[str]:
+    """`pcs node standby --wait`: the node's resources move to other nodes; returns once they have."""
+    return [PCS, "node", "standby", name, f"--wait={wait_s}"]
+
+
+def node_unstandby(name: str) -> list[str]:
+    return [PCS, "node", "unstandby", name]
+
+
 def cluster_start_all(wait_s: int) -> list[str]:
     return [PCS, "cluster", "start", "--all", f"--wait={wait_s}"]
 

@@ -48,6 +48,7 @@ class StepKind(StrEnum):
     CLUSTER = "cluster"  # corosync membership and config on live nodes
     CIB = "cib"  # an edit of the cluster configuration: runs offline with `pcs -f`
     CHECK = "check"  # asks a live system (a fence device's power status); changes nothing
+    MEMBERSHIP = "membership"  # a node joining or leaving the running cluster: waits for it, takes the lock itself
 
 
 class Stdin(StrEnum):
@@ -56,6 +57,9 @@ class Stdin(StrEnum):
     HACLUSTER_PASSWORD = "haclusterPassword"
     HAPROXY_CFG = "haproxyCfg"
     FENCE_SECRET = "fenceSecret"
+
+
+GOES_WITH_ITS_NODE = "<its node's VM>"
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,9 @@ class Step:
     """Which component declares it: "cluster", "vip" or "node"."""
     about: tuple[str, ...] = ()
     """Nodes whose new VM (a replaced domain) means this step runs afresh: it is replaced with them."""
+    goes_with: str | None = GOES_WITH_ITS_NODE
+    """What makes the delete moot, so Pulumi skips it (`deleted_with`): the VM of the node the step runs on (the
+    default), another step (by id), or None (the delete always runs). Also what the step's registration waits for."""
 
 
 @dataclass(frozen=True)
@@ -370,28 +377,106 @@ def _member_pattern(node: str) -> str:
     return shlex.quote(f"^[[:space:]]*name:[[:space:]]*{node}[[:space:]]*$")
 
 
-def _member_script(node: str, addr: str) -> str:
-    # Members set up with the cluster are there already; a node added to the stack (or a replaced VM, which comes
-    # back blank) is authenticated afresh, its pcsd knowing no token, and joins the running cluster.
+# The mark of a node leaving the cluster (`leave-<node>`): one at a time, cluster-wide. A CIB create of an id that
+# exists fails (EEXIST), whichever node asks, so taking it is atomic; it names the node, for the operator too (`pcs
+# property config` shows it as ha-lb-leaving).
+LEAVING_ID = "ha-lb-leaving"
+MEMBERSHIP_WAIT_S = 1800
+
+
+def _membership_functions() -> str:
+    """Bash helpers of the join and leave steps: the cluster as this node sees it, and the leaving mark."""
+    mark = f"//cluster_property_set[@id='{LEAVING_ID}']"
     return (
-        _read_one_secret() + f"if grep -Eq {_member_pattern(node)} {COROSYNC_CONF}; then\n"
-        f"  echo {shlex.quote(f'{node}: a cluster member')}\n"
-        "else\n"
-        f"  printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(node, addr)]))}\n"
-        f"  {q(pcs.cluster_node_add(node, addr, CLUSTER_START_WAIT_S))}\n"
-        "fi\n"
+        'listed() { grep -Eq "^[[:space:]]*name:[[:space:]]*$1[[:space:]]*\\$" '
+        f"{COROSYNC_CONF} 2>/dev/null; }}\n"
+        "# name online standby, for each node the cluster knows (crm_mon's XML: its stable output).\n"
+        "node_states() {\n"
+        "  crm_mon -1 --output-as=xml 2>/dev/null | python3 -c 'import sys, xml.etree.ElementTree as E\n"
+        'for n in E.parse(sys.stdin).getroot().iterfind("nodes/node"): '
+        'print(n.get("name"), n.get("online"), n.get("standby"))\'\n'
+        "}\n"
+        f'leaving() {{ {{ cibadmin --query --xpath "{mark}/nvpair" 2>/dev/null || :; }} '
+        '| sed -n \'s/.* value="\\([^"]*\\)".*/\\1/p\'; }\n'
+        f"take_leaving() {{ cibadmin --create -o crm_config --xml-text \"<cluster_property_set id='{LEAVING_ID}'>"
+        f"<nvpair id='{LEAVING_ID}-node' name='{LEAVING_ID}' value='$1'/></cluster_property_set>\" "
+        ">/dev/null 2>&1; }\n"
+        f"drop_leaving() {{ cibadmin --delete --xpath \"{mark}[nvpair[@value='$1']]\" >/dev/null 2>&1 || :; }}\n"
     )
 
 
-def _member_delete(node: str) -> str:
-    # A node taken out of the stack leaves the cluster. Not when the cluster itself goes (`pulumi destroy`: two
-    # members left, the floor this program allows): `cluster-setup`'s delete then destroys it whole.
-    members = f"$(grep -Ec {shlex.quote('^[[:space:]]*name:')} {COROSYNC_CONF})"
+def _member_script(node: str, addr: str) -> str:
+    """Run on another member: wait for the cluster (on a first `up` it is still forming: no Pulumi dependency on it,
+    which would tie this node's joining to every other node's VM), add the node if the cluster does not list it (a
+    node new to the stack, or a replaced VM after its old self left), then wait until it is online."""
+    n = shlex.quote(node)
     return (
-        f'if [ "$ha_lb_node" != {shlex.quote(node)} ] && [ -f {COROSYNC_CONF} ] '
-        f"&& grep -Eq {_member_pattern(node)} {COROSYNC_CONF} && [ {members} -gt 2 ]; then\n"
-        f"  {q(pcs.cluster_node_remove(node))}\n"
+        _read_one_secret() + _membership_functions() + f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S}))\n"
+        f"until [ -f {COROSYNC_CONF} ] && crm_mon -1 >/dev/null 2>&1; do\n"
+        '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
+        f'    echo "ha-lb: no running cluster on $ha_lb_node for {node} to join" >&2; exit 1\n'
+        "  fi\n"
+        "  sleep 2\n"
+        "done\n"
+        f"if listed {n}; then\n"
+        f"  echo {shlex.quote(f'{node}: a cluster member')}\n"
+        "else\n"
+        + "".join(f"  {line}\n" for line in _lock_prelude().splitlines())
+        + f"  printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(node, addr)]))}\n"
+        f"  {q(pcs.cluster_node_add(node, addr, CLUSTER_START_WAIT_S))}\n"
+        "  exec 9>&-\n"
         "fi\n"
+        f"until node_states | grep -q {shlex.quote(f'^{node} true ')}; do\n"
+        '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
+        f'    echo "ha-lb: {node} is in corosync.conf but not online. A VM replaced without leaving the cluster '
+        f'comes back blank: run \\"pcs cluster node remove {node}\\" on a member, then pulumi up" >&2; exit 1\n'
+        "  fi\n"
+        "  sleep 2\n"
+        "done\n"
+        f"drop_leaving {n}  # its leaving is over\n"
+    )
+
+
+def _leave_script(node: str, others: Sequence[str]) -> str:
+    """Run on the node itself, before its VM goes (replaced, or taken out of the stack): once every other node of
+    the stack is an online member and no other node is leaving, it marks itself leaving, goes to standby (its
+    resources move: a planned switchover) and takes itself out of the cluster. Pulumi replaces every changed VM at
+    once; this wait is what makes it one node at a time."""
+    n = shlex.quote(node)
+    need = " ".join(shlex.quote(o) for o in others)
+    return (
+        _membership_functions()
+        + f"if ! listed {n}; then echo {shlex.quote(f'{node}: not a cluster member')}; exit 0; fi\n"
+        "ready() {  # every other node online and not in standby; else says who is not\n"
+        '  local states o; states=$(node_states) || states=""; waiting=""\n'
+        f"  for o in {need}; do\n"
+        '    if ! printf \'%s\\n\' "$states" | grep -qx "$o true false"; then\n'
+        '      waiting="${waiting:+$waiting, }$o is not an online member"\n'
+        "    fi\n"
+        "  done\n"
+        '  [ -z "$waiting" ]\n'
+        "}\n"
+        f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S}))\n"
+        "while :; do\n"
+        "  holder=$(leaving)\n"
+        f'  if [ -n "$holder" ] && [ "$holder" != {n} ]; then\n'
+        '    if ! listed "$holder"; then drop_leaving "$holder"; continue; fi  # it has left: the mark is stale\n'
+        '    waiting="$holder is leaving"\n'
+        f'  elif ready && {{ [ "$holder" = {n} ] || take_leaving {n}; }}; then\n'
+        f"    if ready; then break; fi  # checked again once marked: nobody left in between\n"
+        f"    drop_leaving {n}\n"
+        "  fi\n"
+        '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
+        f'    echo "ha-lb: {node} stays in the cluster: $waiting ({MEMBERSHIP_WAIT_S} s). Nodes leave one at a time, '
+        'each once every other one is back; run pulumi up again when they are" >&2; exit 1\n'
+        "  fi\n"
+        "  sleep 2\n"
+        "done\n"
+        f"if ! {q(pcs.node_standby(node, CLUSTER_START_WAIT_S))}; then drop_leaving {n}; exit 1; fi\n"
+        f"if ! {q(pcs.cluster_node_remove(node))}; then\n"
+        f"  {q(pcs.node_unstandby(node))} || :; drop_leaving {n}; exit 1\n"
+        "fi\n"
+        f"echo {shlex.quote(f'{node}: left the cluster')}\n"
     )
 
 
@@ -438,8 +523,10 @@ class Expectation:
 
 
 def _node_steps(s: Settings) -> list[Step]:
-    """Per node: cloud-init done and pcsd up, the hacluster password, haproxy.cfg."""
+    """Per node: cloud-init done and pcsd up, the hacluster password, haproxy.cfg, the fencing secret (a device may
+    run on any node)."""
     everywhere = s.placement == "everywhere"
+    secret = secret_for(s) if fence_devices(s) else None
     steps: list[Step] = []
     for n in s.node_list:
         node_key = fingerprint(n.name, str(n.address), n.mac)
@@ -469,6 +556,20 @@ def _node_steps(s: Settings) -> list[Step]:
                 owner="node",
             ),
         ]
+        if secret is not None:
+            steps.append(
+                Step(
+                    f"fence-secret-{n.name}",
+                    n.name,
+                    StepKind.NODE,
+                    _fence_secret_script(secret),
+                    f"rm -rf {FENCE_DIR}\n" + (f"rm -f {XVM_KEY_FILE}\n" if secret is FenceSecret.XVM_KEY else ""),
+                    depends_on=(wait,),
+                    stdin=Stdin.FENCE_SECRET,
+                    replace_on=(node_key,),
+                    owner="node",
+                )
+            )
     return steps
 
 
@@ -546,26 +647,48 @@ def _formation_steps(s: Settings) -> list[Step]:
 
 
 def _membership_steps(s: Settings) -> list[Step]:
-    """Nodes joining and leaving the running cluster, and the totem timing it runs with."""
-    first = s.first_node.name
+    """Nodes joining and leaving the running cluster, and the totem timing it runs with.
+
+    Per node a pair: `member-<node>` joins it, run on another member; `leave-<node>` takes it out, run on the node
+    itself, in its delete (before its VM goes). A replaced VM comes back blank: Pulumi deletes both before the old
+    VM (they name the VM in their triggers), then creates them after the new one. Neither waits in Pulumi for
+    anything of another node: a node whose VM is replaced along with others must be able to join while the others
+    wait in their leave, one at a time."""
+    first, second = s.node_list[0].name, s.node_list[1].name
+    names = [n.name for n in s.node_list]
     ident = cluster_identity(s)
-    steps = [
-        Step(
-            f"member-{n.name}",
-            first,
-            StepKind.CLUSTER,
-            _member_script(n.name, str(n.address)),
-            _member_delete(n.name),
-            # HAProxy may start there once it joins; its pcsd takes the password it was given.
-            depends_on=("cluster-start", f"haproxy-config-{n.name}", f"hacluster-password-{n.name}"),
-            stdin=Stdin.HACLUSTER_PASSWORD,
-            replace_on=(ident, fingerprint(n.name, str(n.address))),
-            # A replaced VM comes back blank: its old self leaves the cluster (the delete, while it still runs),
-            # the new one joins (the create).
-            about=(n.name,),
-        )
-        for n in s.node_list
-    ]
+    fencing = bool(fence_devices(s))
+    steps: list[Step] = []
+    for n in s.node_list:
+        own = (f"haproxy-config-{n.name}", f"hacluster-password-{n.name}")
+        steps += [
+            Step(
+                f"member-{n.name}",
+                second if n.name == first else first,
+                StepKind.MEMBERSHIP,
+                _member_script(n.name, str(n.address)),
+                None,  # undone by leave-<node>
+                # HAProxy may start there once it joins, its pcsd takes the password it was given, and it may run
+                # fence devices.
+                depends_on=(*own, *((f"fence-secret-{n.name}",) if fencing else ())),
+                stdin=Stdin.HACLUSTER_PASSWORD,
+                replace_on=(ident, fingerprint(n.name, str(n.address))),
+                about=(n.name,),
+                goes_with=None,
+            ),
+            Step(
+                f"leave-{n.name}",
+                n.name,
+                StepKind.MEMBERSHIP,
+                f"echo {shlex.quote(f'{n.name}: leaves the cluster before its VM goes')}\n",
+                _leave_script(n.name, [o for o in names if o != n.name]),
+                depends_on=(f"member-{n.name}",),
+                replace_on=(fingerprint(n.name, str(n.address)),),
+                about=(n.name,),
+                # `pulumi destroy` takes the cluster down whole (cluster-setup's delete): no node leaves first.
+                goes_with="cluster-setup",
+            ),
+        ]
     steps.append(
         Step(
             "cluster-totem",
@@ -645,29 +768,16 @@ def _fence_check_script(dev: FenceDevice, secret: FenceSecret) -> str:
 
 
 def _fencing_steps(s: Settings) -> list[Step]:
-    """The fencing secret on every node; for each node, once it is a member, its device proven with the agent's
-    status action, then put in the CIB, never to run on the node it fences (that node cannot fence itself)."""
+    """For each node, once it is a member, its device proven with the agent's status action, then put in the CIB,
+    never to run on the node it fences (that node cannot fence itself)."""
     devices = fence_devices(s)
     if not devices:
         return []
     first = s.first_node.name
     ident = cluster_identity(s)
     secret = secret_for(s)
-    steps = [
-        Step(
-            f"fence-secret-{n.name}",
-            n.name,
-            StepKind.NODE,
-            _fence_secret_script(secret),
-            f"rm -rf {FENCE_DIR}\n" + (f"rm -f {XVM_KEY_FILE}\n" if secret is FenceSecret.XVM_KEY else ""),
-            depends_on=(f"wait-{n.name}",),
-            stdin=Stdin.FENCE_SECRET,
-            replace_on=(fingerprint(n.name, str(n.address), n.mac),),
-            owner="node",
-        )
-        for n in s.node_list
-    ]
-    secrets = tuple(st.id for st in steps)
+    steps: list[Step] = []
+    secrets = tuple(f"fence-secret-{n.name}" for n in s.node_list)
     for dev in devices:
         p, loc = fence_primitive(dev, s.cluster.fencing.failure_timeout), _fence_location(dev)
         # Proven first: a device whose new parameters cannot fence never replaces one that can.

@@ -24,7 +24,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -32,7 +31,6 @@ from typing import Any, Optional
 import pulumi
 import yaml
 from pulumi.runtime import mocks as pmocks
-from pulumi.runtime.sync_await import _ensure_event_loop
 
 from procs.runner import Completed, Runner, run
 
@@ -43,21 +41,9 @@ from .ssh import Connection, Ssh
 
 Log = Callable[[str], None]
 
-PARALLEL = 32
-"""Resources realized at once, at most. `pulumi up` itself is unbounded (`--parallel` defaults to 2147483647), but a
-Python program registers each resource through a blocking RPC on its event loop's default executor, which answers
-only once the engine has created it: what runs at once is what that pool holds, min(32, cores + 4) threads on the
-machine running `pulumi up`. The mock runtime uses the same pool, which on this 2-core machine would be 6: the lab
-takes the most any operator's machine gives, so steps that would overlap under a real `pulumi up` overlap here."""
-
-_pool: Optional[ThreadPoolExecutor] = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="lab-resource")
-    return _pool
+# Resources realized at once: as many as the program's registrations in flight (`components/registrations.py`, the
+# pool it gives its event loop, as under `pulumi up`, whose engine is itself unbounded: `--parallel` defaults to
+# 2147483647), so steps that overlap under a real `pulumi up` overlap here.
 
 
 @dataclass
@@ -288,7 +274,6 @@ class Lab:
         self.state = LabState.load(self.state.path)  # the file is the truth: another run may have changed it
         mocks = LabMocks(self, rerun)
         monitor = OutputsMonitor(mocks)
-        _ensure_event_loop().set_default_executor(_executor())  # type: ignore[no-untyped-call]
         error = evaluate(config, mocks, monitor, secret_keys=secret_keys, stack="lab")
         if error is None:
             error = self.remove_undeclared(mocks.seen)

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from components.plan import (
+    CLUSTER_START_WAIT_S,
     COROSYNC_CONF,
+    MEMBERSHIP_WAIT_S,
     Plan,
     Stdin,
     StepKind,
@@ -67,7 +69,11 @@ def test_dependencies_put_the_vip_after_cluster_start_and_enable_after_constrain
 
 
 def test_every_step_that_changes_something_has_a_delete() -> None:
-    for step in plan_for().steps:
+    plan = plan_for()
+    for step in plan.steps:
+        if step.id.startswith("member-"):  # a join is undone by its node's leave step
+            assert step.delete is None and plan.get(step.id.replace("member-", "leave-", 1)).delete
+            continue
         assert (step.delete is None) == (step.kind in (StepKind.WAIT, StepKind.CHECK)), step.id
 
 
@@ -242,56 +248,194 @@ def test_a_node_added_joins_the_running_cluster_instead_of_re_forming_it() -> No
     for step in two.steps:
         assert three.get(step.id).replace_on == step.replace_on, step.id
     added = three.get("member-lb3")
-    assert added.node == "lb1" and added.kind is StepKind.CLUSTER
-    assert {"cluster-start", "haproxy-config-lb3", "host-auth"} <= deps_closure(three, "member-lb3")
+    assert added.node == "lb1" and added.kind is StepKind.MEMBERSHIP
     # host-auth and cluster-setup name the new node: Pulumi updates (re-runs) them; both are safe to run again.
     assert "lb3" in three.get("host-auth").create and "lb3" not in two.get("host-auth").create
 
 
-MEMBERS = "nodelist {{\n{}}}\n"
+@pytest.mark.parametrize("nodes", [2, 3, 5])
+def test_a_node_joins_and_leaves_without_waiting_in_pulumi_for_any_other_node(nodes: int) -> None:
+    """Pulumi replaces every changed VM at once, each chain (leave, old VM deleted, new VM, join) waiting for
+    nothing but its own node; the leave steps wait for each other at run time. A join that depended on another
+    node's steps would wait for that node's chain, itself waiting for this node to rejoin: a deadlock."""
+    plan = plan_for(nodes=nodes, fencing={"agent": "fence_xvm"})
+    names = [f"lb{i}" for i in range(1, nodes + 1)]
+    for node in names:
+        join, leave = plan.get(f"member-{node}"), plan.get(f"leave-{node}")
+        assert join.node != node and leave.node == node, "joined from a member, left from itself"
+        assert join.about == leave.about == (node,) and join.goes_with is None
+        closure = deps_closure(plan, join.id)
+        assert closure == {f"{p}-{node}" for p in ("wait", "hacluster-password", "haproxy-config", "fence-secret")}
+        assert deps_closure(plan, leave.id) == closure | {join.id}
+        assert leave.goes_with == "cluster-setup", "pulumi destroy takes the cluster down whole"
+        assert join.delete is None and leave.delete is not None
 
 
-def run_member_script(tmp_path: Path, script: str, members: list[str]) -> list[str]:
-    """A member step's script against a corosync.conf listing `members`, with a pcs that records its calls."""
-    conf = tmp_path / "corosync.conf"
-    conf.write_text(MEMBERS.format("".join(f"    node {{\n        name: {m}\n    }}\n" for m in members)))
-    calls = tmp_path / "pcs-calls"
-    calls.unlink(missing_ok=True)
-    fake = tmp_path / "pcs"
-    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
-    fake.chmod(0o755)
-    script = script.replace(COROSYNC_CONF, str(conf)).replace("/usr/sbin/pcs", str(fake))
-    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "HA_LB_CLUSTER_LOCK": str(tmp_path / "lock")}
-    subprocess.run(["bash", "-c", script], check=True, env=env, input="S3cret-pw", text=True)
-    return calls.read_text().splitlines() if calls.exists() else []
+CLUSTER_FAKES = {
+    # crm_mon's XML from `states` (lines: name online standby).
+    "crm_mon": r"""#!/bin/bash
+[ -f "$FAKE/running" ] || exit 102
+echo '<crm_mon><nodes>'
+while read -r n o s; do echo "<node name=\"$n\" online=\"$o\" standby=\"$s\"/>"; done < "$FAKE/states"
+echo '</nodes></crm_mon>'
+""",
+    # The leaving mark in a file: create fails when it exists (noclobber), as the CIB's create of an existing id.
+    "cibadmin": r"""#!/bin/bash
+case "$1" in
+  --query) [ -f "$FAKE/mark" ] || exit 105; echo "<nvpair name=\"ha-lb-leaving\" value=\"$(cat "$FAKE/mark")\"/>" ;;
+  --create) v=$(sed -n "s/.* value='\([^']*\)'.*/\1/p" <<< "$5"); set -C; echo "$v" > "$FAKE/mark" 2>/dev/null ;;
+  --delete) v=$(sed -n "s/.*@value='\([^']*\)'.*/\1/p" <<< "$3")
+            [ "$(cat "$FAKE/mark" 2>/dev/null)" = "$v" ] && rm -f "$FAKE/mark"; exit 0 ;;
+esac
+""",
+    # pcs as the cluster sees it: add and remove change corosync.conf and the node states.
+    "pcs": r"""#!/bin/bash
+echo "$*" >> "$FAKE/calls"
+case "$1 $2 $3" in
+  "cluster node add") printf '    node {\n        name: %s\n    }\n' "$4" >> "$FAKE/corosync.conf"
+                      echo "$4 true false" >> "$FAKE/states" ;;
+  "cluster node remove") sleep 0.3; sed -i "/name: $4\$/d" "$FAKE/corosync.conf"; sed -i "/^$4 /d" "$FAKE/states" ;;
+  "node standby $3") sed -i "s/^$3 true false/$3 true true/" "$FAKE/states" ;;
+esac
+""",
+}
 
 
-def test_member_step_adds_only_a_node_the_cluster_does_not_have(tmp_path: Path) -> None:
+def fake_cluster(tmp_path: Path, listed: list[str], states: dict[str, str], mark: str | None = None) -> Path:
+    """A cluster as the membership scripts see it: corosync.conf listing `listed`, crm_mon reporting `states`
+    (node: "online standby"), the leaving mark held by `mark`; pcs records its calls."""
+    fake = tmp_path / "cluster"
+    fake.mkdir(parents=True)
+    (fake / "corosync.conf").write_text(
+        "nodelist {\n" + "".join(f"    node {{\n        name: {m}\n    }}\n" for m in listed) + "}\n"
+    )
+    (fake / "states").write_text("".join(f"{n} {st}\n" for n, st in states.items()))
+    (fake / "running").touch()
+    if mark:
+        (fake / "mark").write_text(mark + "\n")
+    for tool, text in CLUSTER_FAKES.items():
+        (fake / tool).write_text(text)
+        (fake / tool).chmod(0o755)
+    return fake
+
+
+def _in_cluster(fake: Path, script: str, wait_s: int) -> tuple[list[str], dict[str, str]]:
+    script = (
+        script.replace(COROSYNC_CONF, str(fake / "corosync.conf"))
+        .replace("/usr/sbin/pcs", str(fake / "pcs"))
+        .replace(f"SECONDS + {MEMBERSHIP_WAIT_S}", f"SECONDS + {wait_s}")
+        .replace("sleep 2", "sleep 0.1")
+    )
+    return ["bash", "-c", script], {
+        "PATH": f"{fake}:/usr/bin:/bin",
+        "FAKE": str(fake),
+        "HA_LB_CLUSTER_LOCK": str(fake / "lock"),
+    }
+
+
+def run_in_cluster(fake: Path, script: str, stdin: str = "", wait_s: int = 3) -> subprocess.CompletedProcess[str]:
+    """A membership script against the fake cluster, its waits cut to `wait_s`."""
+    argv, env = _in_cluster(fake, script, wait_s)
+    return subprocess.run(argv, env=env, input=stdin, capture_output=True, text=True)
+
+
+def start_in_cluster(fake: Path, script: str, wait_s: int = 3) -> subprocess.Popen[str]:
+    argv, env = _in_cluster(fake, script, wait_s)
+    return subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def calls(fake: Path) -> list[str]:
+    path = fake / "calls"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+ONLINE = "true false"
+
+
+def test_a_member_joins_only_a_node_the_cluster_does_not_list_then_waits_for_it(tmp_path: Path) -> None:
     step = plan_for(nodes=3).get("member-lb3")
-    assert run_member_script(tmp_path, render_script(step), ["lb1", "lb2", "lb3"]) == []
-    # A node new to the cluster (added, or a replaced VM) is authenticated afresh, then added.
-    auth, add = run_member_script(tmp_path, render_script(step), ["lb1", "lb2"])
+    fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE})
+    assert run_in_cluster(fake, render_script(step), "S3cret-pw").returncode == 0
+    assert calls(fake) == []
+    # A node new to the cluster, or a replaced VM whose old self left: authenticated afresh, added; its leaving
+    # mark (held since its old self left) is dropped once it is online.
+    fake = fake_cluster(tmp_path / "new", ["lb1", "lb2"], {"lb1": ONLINE, "lb2": ONLINE}, mark="lb3")
+    assert run_in_cluster(fake, render_script(step), "S3cret-pw").returncode == 0
+    auth, add = calls(fake)
     assert auth == "host auth lb3 addr=10.0.0.13 -u hacluster"
     assert add.startswith("cluster node add lb3 addr=10.0.0.13 --start --wait=") and add.endswith("--enable")
+    assert not (fake / "mark").exists()
+
+
+def test_a_member_step_waits_for_the_cluster_and_names_a_listed_node_that_never_comes_online(tmp_path: Path) -> None:
+    step = plan_for(nodes=3).get("member-lb3")
+    fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": "false false"})
+    done = run_in_cluster(fake, render_script(step), "S3cret-pw")
+    assert done.returncode != 0 and calls(fake) == []
+    assert "lb3 is in corosync.conf but not online" in done.stderr and "pcs cluster node remove lb3" in done.stderr
+    (fake / "running").unlink()  # no cluster yet (a first up, still forming)
+    done = run_in_cluster(fake, render_script(step), "S3cret-pw")
+    assert done.returncode != 0 and "no running cluster on lb1 for lb3 to join" in done.stderr
+
+
+def leave(nodes: int, node: str) -> str:
+    step = plan_for(nodes=nodes).get(f"leave-{node}")
+    assert step.delete is not None
+    return render_script(step, step.delete)
+
+
+def test_a_node_leaves_by_standby_then_removal_once_every_other_node_is_online(tmp_path: Path) -> None:
+    fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE})
+    done = run_in_cluster(fake, leave(3, "lb2"))
+    assert done.returncode == 0, done.stderr
+    assert calls(fake) == [f"node standby lb2 --wait={CLUSTER_START_WAIT_S}", "cluster node remove lb2 --skip-offline"]
+    assert (fake / "mark").read_text().strip() == "lb2", "held until it is back (its member step drops it)"
 
 
 @pytest.mark.parametrize(
-    ("step_id", "members", "removes"),
+    ("states", "mark", "reason"),
     [
-        ("member-lb3", ["lb1", "lb2", "lb3"], True),  # scaled down from 3: lb3 leaves
-        ("member-lb3", ["lb1", "lb2"], False),  # not a member (any more)
-        ("member-lb2", ["lb1", "lb2"], False),  # two left: the cluster itself goes, whole (destroy)
-        ("member-lb1", ["lb1", "lb2", "lb3"], False),  # the node running the cluster steps never removes itself
+        ({"lb1": ONLINE, "lb3": "false false"}, None, "lb3 is not an online member"),
+        ({"lb1": ONLINE}, None, "lb3 is not an online member"),  # out of the cluster (replaced, not back)
+        ({"lb1": ONLINE, "lb3": "true true"}, None, "lb3 is not an online member"),  # in standby: leaving
+        ({"lb1": ONLINE, "lb3": ONLINE}, "lb1", "lb1 is leaving"),
     ],
 )
-def test_member_delete_takes_a_node_out_only_while_the_cluster_stays(
-    tmp_path: Path, step_id: str, members: list[str], removes: bool
+def test_a_node_stays_while_another_is_out_or_leaving(
+    tmp_path: Path, states: dict[str, str], mark: str | None, reason: str
 ) -> None:
-    step = plan_for(nodes=3).get(step_id)
-    assert step.delete is not None
-    calls = run_member_script(tmp_path, render_script(step, step.delete), members)
-    node = step_id.removeprefix("member-")
-    assert calls == ([f"cluster node remove {node} --skip-offline"] if removes else [])
+    fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb2": ONLINE, **states}, mark=mark)
+    done = run_in_cluster(fake, leave(3, "lb2"), wait_s=1)
+    assert done.returncode != 0 and calls(fake) == []
+    assert f"lb2 stays in the cluster: {reason}" in done.stderr and "one at a time" in done.stderr
+    assert (fake / "mark").exists() == (mark is not None), "no mark of its own left behind"
+
+
+def test_a_stale_leaving_mark_is_dropped_and_a_node_not_in_the_cluster_has_nothing_to_leave(tmp_path: Path) -> None:
+    # lb3 marked itself leaving, then left (no longer listed) and came back in a new VM: its mark is stale.
+    fake = fake_cluster(tmp_path, ["lb1", "lb2"], {"lb1": ONLINE, "lb2": ONLINE}, mark="lb3")
+    assert run_in_cluster(fake, leave(2, "lb2")).returncode == 0
+    assert (fake / "mark").read_text().strip() == "lb2"
+    fake = fake_cluster(tmp_path / "gone", ["lb1"], {"lb1": ONLINE})
+    done = run_in_cluster(fake, leave(2, "lb2"))
+    assert done.returncode == 0 and "lb2: not a cluster member" in done.stdout and calls(fake) == []
+
+
+def test_nodes_whose_vms_are_replaced_at_once_leave_one_at_a_time(tmp_path: Path) -> None:
+    """Every leave of a 3-node cluster at once, as Pulumi runs them when every VM changes: one leaves, the others
+    wait for it to be back (here it never is) and give up naming it; never two out at once."""
+    fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE})
+    procs = {n: start_in_cluster(fake, leave(3, n)) for n in ("lb1", "lb2", "lb3")}
+    results = {n: (p.wait(timeout=30), p.communicate()) for n, p in procs.items()}
+    left = [n for n, (rc, _) in results.items() if rc == 0]
+    assert len(left) == 1, results
+    removes = [c for c in calls(fake) if c.startswith("cluster node remove")]
+    assert removes == [f"cluster node remove {left[0]} --skip-offline"]
+    for n, (_, (_, err)) in results.items():
+        if n not in left:
+            assert f"{left[0]} is not an online member" in err or f"{left[0]} is leaving" in err, err
 
 
 def run_secret_step(tmp_path: Path, step_id: str, stdin: str) -> tuple[int, str, list[str]]:
@@ -335,6 +479,14 @@ def test_cluster_wide_steps_take_the_cluster_lock_and_node_steps_do_not() -> Non
     plan = plan_for(fencing={"agent": "fence_xvm"})
     for step in plan.steps:
         locked = "flock -w" in render_script(step)
+        if step.kind is StepKind.MEMBERSHIP:
+            # Only around the change (a join waits for the cluster first, a leave for the other nodes): holding
+            # the lock while waiting would hold up the very steps that end the wait.
+            assert locked == step.id.startswith("member-"), step.id
+            if locked:
+                assert render_script(step).index("flock -w") > render_script(step).index("until [ -f"), step.id
+            assert "flock -w" not in render_script(step, step.delete or ""), step.id
+            continue
         assert locked == (step.kind in (StepKind.AUTH, StepKind.CLUSTER, StepKind.CIB)), step.id
         if step.delete:
             assert ("flock -w" in render_script(step, step.delete)) == locked, step.id

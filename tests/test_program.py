@@ -47,8 +47,9 @@ def test_graph_has_a_vm_per_node_and_the_plan_as_commands(nodes: int) -> None:
     assert types["libvirt:index/cloudInitDisk:CloudInitDisk"] == nodes
     assert types["libvirt:index/volume:Volume"] == nodes + 1  # one base image for the single host
     assert types["pulumi:providers:libvirt"] == 1
-    # Per node: wait, password, config, CIB seed, member, fence secret, fence device and its check; 12 one-time steps.
-    assert types[COMMAND] == 8 * nodes + 12
+    # Per node: wait, password, config, CIB seed, member, leave, fence secret, fence device and its check; 12 one-time
+    # steps.
+    assert types[COMMAND] == 9 * nodes + 12
     assert types["ha-lb:cluster:FloatingIp"] == 1
     names = [x.urn for x in r.registrations]
     assert len(names) == len(set(names))
@@ -139,8 +140,37 @@ def test_steps_are_replaced_delete_first_and_die_with_their_vm() -> None:
     r = run()
     for name, reg in commands(r).items():
         assert reg.delete_before_replace, name
-        assert r.by_urn[reg.deleted_with].name == f"{step_nodes(2)[name]}-domain", name
+        if name.startswith("member-"):
+            assert not reg.deleted_with, "it has no delete, and waits for no other node's VM"
+        elif name.startswith("leave-"):
+            assert r.by_urn[reg.deleted_with].name == "cluster-cluster-setup", "destroy takes the cluster down whole"
+        else:
+            assert r.by_urn[reg.deleted_with].name == f"{step_nodes(2)[name]}-domain", name
     assert "lb2-domain-id" in unwrap(commands(r)["wait-lb2"].inputs["triggers"])
+
+
+@pytest.mark.parametrize("nodes", [2, 3])
+def test_a_node_rejoins_without_its_registration_waiting_for_any_other_nodes_vm(nodes: int) -> None:
+    """What a registration waits for (its dependencies, and the resource it is deleted with): a node's join must
+    not wait for another node's VM, whose replacement waits in its leave step for this node to be back."""
+    r = run(nodes)
+    by_name = {reg.name: reg for reg in r.registrations}
+
+    def waits_for(name: str) -> set[str]:
+        out: set[str] = set()
+        todo = [by_name[name]]
+        while todo:
+            reg = todo.pop()
+            for urn in [*reg.dependencies, *([reg.deleted_with] if reg.deleted_with else [])]:
+                dep = r.by_urn.get(urn)
+                if dep is not None and dep.name not in out:
+                    out.add(dep.name)
+                    todo.append(dep)
+        return out
+
+    for i in range(1, nodes + 1):
+        domains = {d for d in waits_for(f"cluster-member-lb{i}") if d.endswith("-domain")}
+        assert domains == {f"lb{i}-domain"}, domains
 
 
 def test_secrets_are_secret_in_outputs_and_inputs_and_never_in_command_text() -> None:
@@ -203,7 +233,7 @@ def test_bad_config_fails_at_preview_before_any_resource() -> None:
 def test_preview_with_unknown_ids_declares_every_step() -> None:
     r = run_program({**BASE}, preview=True, mocks=ProgramMocks(unknown_ids=True))
     assert r.error is None, r.error
-    assert len(r.of_type(COMMAND)) == 8 * 2 + 12  # two nodes: every step, as in the graph test above
+    assert len(r.of_type(COMMAND)) == 9 * 2 + 12  # two nodes: every step, as in the graph test above
 
 
 def test_everywhere_placement_and_fence_xvm_evaluate() -> None:
@@ -271,3 +301,16 @@ def test_example_stack_evaluates(example_stack: Path) -> None:
     r = run_program(config, secret_keys=secret_keys, stack=example_stack.stem.removeprefix("Pulumi."))
     assert r.error is None, r.error
     assert unwrap(r.outputs["vip"]) and unwrap(r.outputs["statsUrl"]).startswith("http://")
+
+
+def test_a_new_base_image_is_a_new_volume_beside_the_old_one() -> None:
+    """Created before the old one is deleted (no delete-before-replace, a name of its own): each node's disk is then
+    replaced in its own turn, instead of every disk deleted at once to free the old volume's name."""
+    images = ("https://example.org/a.qcow2", "https://example.org/b.qcow2")
+    names = []
+    for image in images:
+        r = run(**{"ha-lb:libvirt": {"baseImage": image}})
+        (base,) = [v for v in r.of_type("libvirt:index/volume:Volume") if v.name.endswith("-base")]
+        assert not base.delete_before_replace
+        names.append(base.inputs["name"])
+    assert names[0] != names[1] and all(n.startswith("ha-lb-base-") and n.endswith(".qcow2") for n in names)

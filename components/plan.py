@@ -296,6 +296,16 @@ def _wait_script() -> str:
     )
 
 
+def _hosts_script(lines: Sequence[str]) -> str:
+    """/etc/hosts: localhost and the given `address fqdn name` lines, replaced whole (a temp file, then a rename)."""
+    body = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback", *lines]
+    return (
+        "new=$(mktemp /etc/hosts.XXXXXX)\n"
+        f"printf '%s\\n' {' '.join(shlex.quote(x) for x in body)} > \"$new\"\n"
+        'chmod 0644 "$new"; mv -f "$new" /etc/hosts\n'
+    )
+
+
 def _read_one_secret() -> str:
     """Exactly one value from stdin into $secret: a second line would reach chpasswd as another account's entry."""
     refuse = 'echo "ha-lb: $ha_lb_step: refused: {}" >&2; exit 1'
@@ -523,8 +533,8 @@ class Expectation:
 
 
 def _node_steps(s: Settings) -> list[Step]:
-    """Per node: cloud-init done and pcsd up, the hacluster password, haproxy.cfg, the fencing secret (a device may
-    run on any node)."""
+    """Per node: cloud-init done and pcsd up, the hacluster password, haproxy.cfg, every node's name in /etc/hosts,
+    the fencing secret (a device may run on any node)."""
     everywhere = s.placement == "everywhere"
     secret = secret_for(s) if fence_devices(s) else None
     steps: list[Step] = []
@@ -556,6 +566,19 @@ def _node_steps(s: Settings) -> list[Step]:
                 owner="node",
             ),
         ]
+        steps.append(
+            Step(
+                f"hosts-{n.name}",
+                n.name,
+                StepKind.NODE,
+                # Every node by name: run again (a Pulumi update) when nodes come or go.
+                _hosts_script([f"{m.address} {m.fqdn} {m.name}" for m in s.node_list]),
+                _hosts_script([f"{n.address} {n.fqdn} {n.name}"]),
+                depends_on=(wait,),
+                replace_on=(node_key,),
+                owner="node",
+            )
+        )
         if secret is not None:
             steps.append(
                 Step(
@@ -660,7 +683,7 @@ def _membership_steps(s: Settings) -> list[Step]:
     fencing = bool(fence_devices(s))
     steps: list[Step] = []
     for n in s.node_list:
-        own = (f"haproxy-config-{n.name}", f"hacluster-password-{n.name}")
+        own = (f"haproxy-config-{n.name}", f"hacluster-password-{n.name}", f"hosts-{n.name}")
         steps += [
             Step(
                 f"member-{n.name}",

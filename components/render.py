@@ -47,12 +47,11 @@ def node_packages(s: Settings) -> list[str]:
 
 
 def render_user_data(s: Settings, node: Node, admin_public_key: str, host_key: HostKey) -> str:
-    """cloud-init user-data: admin user and keys, the node's SSH host key, packages, /etc/hosts, optional SSH CA,
-    cluster services off."""
+    """cloud-init user-data: admin user and keys, the node's SSH host key, packages, /etc/hosts with its own name,
+    optional SSH CA, cluster services off. Nothing about other nodes: a change here replaces this node's VM."""
     keys = [admin_public_key.strip(), *(k.strip() for k in s.ssh.authorized_keys)]
     return _env.get_template("user-data.yaml.j2").render(
         node=node,
-        nodes=s.node_list,
         cluster_name=s.cluster.name,
         admin_user=s.ssh.user,
         authorized_keys=list(dict.fromkeys(keys)),

@@ -85,7 +85,10 @@ class ClusterNode(pulumi.ComponentResource):
                 )
             ],
             consoles=[libvirt.DomainConsoleArgs(type="pty", target_port="0", target_type="serial")],
-            opts=child,
+            # The provider swaps a changed cloud-init ISO on the running domain, where cloud-init never reads it
+            # again (same instance-id): a new address, SSH key or package list would never reach the node. A new
+            # VM does, and replacements roll one node at a time (`leave-<node>`).
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(replace_on_changes=["cloudinit"])),
         )
         self.name = pulumi.Output.from_input(n.name)
         self.address = pulumi.Output.from_input(str(n.address))

@@ -89,6 +89,42 @@ def _ed25519_openssh() -> tuple[str, str]:
         return key.read_text(), (key.with_suffix(".pub")).read_text().strip()
 
 
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    id: str
+    replaced: bool
+    """Replaced rather than updated: Pulumi deletes the old one (and what must go with it) and creates it anew."""
+
+
+_KEPT = {"random:index/randomPassword:RandomPassword", "tls:index/privateKey:PrivateKey", "pulumi:providers:libvirt"}
+
+
+def _replaced(typ: str, previous: dict[str, Any], inputs: dict[str, Any]) -> bool:
+    """Whether Pulumi would replace this resource: a step when its triggers change (other changes run its create
+    again, pulumi-command's update without an `update` command); a libvirt object when any input changes (every
+    field of terraform-provider-libvirt 0.8.1's volumes, cloud-init disks and domains the program sets forces a new
+    one); generated secrets and providers never, here."""
+    if typ in _KEPT:
+        return False
+    if typ == "command:remote:Command":
+        return "triggers" in previous and previous["triggers"] != list(inputs.get("triggers") or [])
+    return bool(previous["inputs"] != _digest(inputs))
+
+
+class LabMonitor(OutputsMonitor):
+    """The mock monitor, also noting what each resource is deleted with (`MockResourceArgs` does not say)."""
+
+    def __init__(self, mocks: LabMocks) -> None:
+        super().__init__(mocks)
+        self.lab_mocks = mocks
+
+    def RegisterResource(self, request: Any) -> Any:
+        if request.deletedWith:
+            self.lab_mocks.deleted_with[request.name] = request.deletedWith.rsplit("::", 1)[-1]
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
+
+
 class LabMocks(pulumi.runtime.Mocks):
     def __init__(self, lab: Lab, rerun: bool) -> None:
         self.lab = lab
@@ -98,6 +134,7 @@ class LabMocks(pulumi.runtime.Mocks):
         self.node_at: dict[str, str] = {}  # node address -> node name, from the program's network-config
         self.seen: set[str] = set()  # resources the program declared in this run
         self.recorded: set[str] = set()  # resources realized (or found unchanged) in this run
+        self.deleted_with: dict[str, str] = {}  # resource name -> the name of what it is deleted with
 
     def call(self, args: pmocks.MockCallArgs) -> tuple[dict[Any, Any], Optional[list[tuple[str, str]]]]:
         raise NotImplementedError(f"the lab does not provide {args.token}")
@@ -108,6 +145,11 @@ class LabMocks(pulumi.runtime.Mocks):
         with self.lock:
             previous = self.lab.state.resources.get(key)
             self.seen.add(key)
+        replaced = previous is not None and _replaced(args.typ, previous, inputs)
+        # A replacement is a new resource with a new id, as a provider's: what names the old id (a step's
+        # triggers, a domain's disks) sees the change.
+        gen = int(previous.get("gen", 0)) + (1 if replaced else 0) if previous else 0
+        resource_id = f"{args.name}-lab" + (f"-{gen}" if gen else "")
         handler = {
             "random:index/randomPassword:RandomPassword": self._password,
             "tls:index/privateKey:PrivateKey": self._private_key,
@@ -115,36 +157,41 @@ class LabMocks(pulumi.runtime.Mocks):
             "libvirt:index/domain:Domain": self._domain,
             "command:remote:Command": self._command,
         }.get(args.typ, self._stand_in)
-        outputs = handler(args.name, inputs, previous)
-        resource_id = f"{args.name}-lab"
+        outputs = handler(Resource(args.name, resource_id, replaced), inputs, previous)
         record: dict[str, Any] = {
             "id": resource_id,
+            "gen": gen,
             "inputs": _digest(inputs),
             "outputs": outputs,
             "order": time.monotonic(),
+            "deleted_with": self.deleted_with.get(args.name),
         }
-        if args.typ == "command:remote:Command" and inputs.get("delete"):
-            record["delete"] = {"command": inputs["delete"], "connection": inputs["connection"]}
+        if args.typ == "command:remote:Command":
+            record["triggers"] = list(inputs.get("triggers") or [])
+            if inputs.get("delete"):
+                record["delete"] = {"command": inputs["delete"], "connection": inputs["connection"]}
         if args.typ == "libvirt:index/domain:Domain":
             record["node"] = outputs["node"]
             record["addresses"] = sorted(a for a, n in self.node_at.items() if n == outputs["node"])
         with self.lock:
-            self.lab.state.resources[key] = {**(previous or {}), **record}
+            base = {} if replaced or previous is None else previous
+            base.pop("delete", None)  # a step without a delete now has none to run
+            self.lab.state.resources[key] = {**base, **record}
             self.recorded.add(key)
             self.lab.state.save()
         return resource_id, {**args.inputs, **outputs}
 
     # --- stand-ins and secrets -------------------------------------------------------------------------------
 
-    def _stand_in(self, name: str, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
+    def _stand_in(self, r: Resource, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
         return {}  # providers, the base volume, disks, networks: the lab's image and bridge take their place
 
-    def _password(self, name: str, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
+    def _password(self, r: Resource, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
         if previous:
             return dict(previous["outputs"])
         return {"result": _password(int(inputs.get("length", 32)))}
 
-    def _private_key(self, name: str, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
+    def _private_key(self, r: Resource, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
         if previous:
             return dict(previous["outputs"])
         private, public = _ed25519_openssh()
@@ -152,12 +199,14 @@ class LabMocks(pulumi.runtime.Mocks):
 
     # --- nodes -----------------------------------------------------------------------------------------------
 
-    def _cloud_init_disk(self, name: str, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
+    def _cloud_init_disk(
+        self, r: Resource, inputs: dict[str, Any], previous: Optional[dict[str, Any]]
+    ) -> dict[str, Any]:
         with self.lock:
-            self.disks[f"{name}-lab"] = inputs
+            self.disks[r.id] = inputs
         return {}
 
-    def _domain(self, name: str, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
+    def _domain(self, r: Resource, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
         disk = self.disks[inputs["cloudinit"]]
         node = yaml.safe_load(disk["metaData"])["local-hostname"]
         seed = NodeSeed(
@@ -170,17 +219,19 @@ class LabMocks(pulumi.runtime.Mocks):
         for ethernet in yaml.safe_load(seed.network_config)["ethernets"].values():
             for address in ethernet.get("addresses", []):
                 self.node_at[address.split("/")[0]] = node
-        changed = previous is None or previous["inputs"] != _digest(inputs)
+        if r.replaced and previous is not None:
+            self._delete_dependents(r.name, previous["id"])
+        changed = previous is None or r.replaced
         running = self.lab.containers.is_running(node)
         if running and not changed:
-            self.lab.log(f"  skip {'':>6}  {name} ({node} running, unchanged)")
+            self.lab.log(f"  skip {'':>6}  {r.name} ({node} running, unchanged)")
         else:
             started = time.monotonic()
             if running:
                 self.lab.containers.stop(node)
-            # A changed domain gets a new disk; a stopped one boots again from its own (as after a refresh).
+            # A new domain gets a new disk; a stopped one boots again from its own (as after a refresh).
             self.lab.containers.start(self.lab.rootfs, seed, fresh_disk=changed, apt_source=self.lab.apt_source)
-            self.lab.log(f"  ok   {time.monotonic() - started:5.1f}s  {name} (node {node} booting)")
+            self.lab.log(f"  ok   {time.monotonic() - started:5.1f}s  {r.name} (node {node} booting)")
         plan = self.lab.bmcs
         if plan is not None and node in plan.addresses:
             # The node's BMC, on every pass (left alone when unchanged and running): records how its node boots.
@@ -192,11 +243,42 @@ class LabMocks(pulumi.runtime.Mocks):
 
     # --- remote steps ----------------------------------------------------------------------------------------
 
-    def _command(self, name: str, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
+    def _delete_dependents(self, name: str, old_id: str) -> None:
+        """Pulumi's delete-before-replace: before the old resource goes, every step that names it in its triggers
+        (and so is replaced with it) is deleted, newest first, one after another; a step deleted with the resource
+        itself (`deleted_with`) is dropped without running its delete. A failed delete fails the replacement, the
+        old resource kept."""
+        with self.lock:
+            dependents = sorted(
+                ((k, rec) for k, rec in self.lab.state.resources.items() if old_id in rec.get("triggers", [])),
+                key=lambda kr: -float(kr[1]["order"]),
+            )
+        for key, record in dependents:
+            step = key.split("::", 1)[1]
+            delete = record.get("delete")
+            if delete and record.get("deleted_with") != name:
+                started = time.monotonic()
+                done = self.lab.ssh.exec(self.lab.connection(delete["connection"]), delete["command"], timeout=3600)
+                took = time.monotonic() - started
+                self.lab.log(f"  {'ok  ' if done.ok else 'FAIL'} {took:5.1f}s  delete {step} (replacing {name})")
+                if not done.ok:
+                    raise RuntimeError(_failure(f"delete {step} (replacing {name})", done))
+            with self.lock:
+                del self.lab.state.resources[key]
+                self.lab.state.save()
+
+    def _command(self, r: Resource, inputs: dict[str, Any], previous: Optional[dict[str, Any]]) -> dict[str, Any]:
         conn = self.lab.connection(inputs["connection"])
-        if previous is not None and previous["inputs"] == _digest(inputs) and not self.rerun:
+        name = r.name
+        if previous is not None and not r.replaced and previous["inputs"] == _digest(inputs) and not self.rerun:
             self.lab.log(f"  skip {'':>6}  {name} ({conn.host}, unchanged)")
             return dict(previous["outputs"])
+        delete = (previous or {}).get("delete")
+        if r.replaced and delete:
+            # Replaced (its triggers changed), delete first: the old step's own delete, then the create.
+            done = self.lab.ssh.exec(self.lab.connection(delete["connection"]), delete["command"], timeout=3600)
+            if not done.ok:
+                raise RuntimeError(_failure(f"delete {name} (replacing it)", done))
         started = time.monotonic()
         done = self.lab.ssh.exec(conn, inputs["create"], stdin=inputs.get("stdin"))
         took = time.monotonic() - started
@@ -273,7 +355,7 @@ class Lab:
         self.step_seconds = {}
         self.state = LabState.load(self.state.path)  # the file is the truth: another run may have changed it
         mocks = LabMocks(self, rerun)
-        monitor = OutputsMonitor(mocks)
+        monitor = LabMonitor(mocks)
         error = evaluate(config, mocks, monitor, secret_keys=secret_keys, stack="lab")
         if error is None:
             error = self.remove_undeclared(mocks.seen)
@@ -297,14 +379,14 @@ class Lab:
 
     def remove_undeclared(self, declared: set[str]) -> Optional[BaseException]:
         """What the program no longer declares goes, as `pulumi up` deletes it: newest first, each step's delete run,
-        except on a node that goes too (its steps go with its VM: `deleted_with`); then the node itself."""
+        except when what it is deleted with goes too (`deleted_with`: its node's VM, for most); then the node."""
         gone = {k: r for k, r in self.state.resources.items() if k not in declared}
+        gone_names = {k.split("::", 1)[1] for k in gone}
         nodes = [r["node"] for r in gone.values() if "node" in r]
-        on_gone_nodes = {a for r in gone.values() for a in r.get("addresses", [])}
         for key, record in sorted(gone.items(), key=lambda kr: -float(kr[1]["order"])):
             name = key.split("::", 1)[1]
             delete = record.get("delete")
-            if delete and delete["connection"]["host"] not in on_gone_nodes:
+            if delete and record.get("deleted_with") not in gone_names:
                 started = time.monotonic()
                 done = self.ssh.exec(self.connection(delete["connection"]), delete["command"], timeout=600)
                 self.log(f"  {'ok  ' if done.ok else 'FAIL'} {time.monotonic() - started:5.1f}s  delete {name}")
@@ -328,10 +410,15 @@ class Lab:
         steps = sorted(
             ((k, r) for k, r in self.state.resources.items() if "delete" in r), key=lambda kr: -float(kr[1]["order"])
         )
+        steps_by_name = {k.split("::", 1)[1] for k, _ in steps}
         for key, record in steps:
             # A node that does not answer is gone with everything on it (as `deleted_with` its VM): no long dialling.
             conn = replace(self.connection(record["delete"]["connection"]), dial_error_limit=2, per_dial_timeout=3)
             name = key.split("::", 1)[1]
+            if record.get("deleted_with") in steps_by_name:
+                # Deleted with another step (a node's leave, with the cluster's setup): `pulumi destroy` skips it.
+                self.log(f"  skip {'':>6}  delete {name} (goes with {record['deleted_with']})")
+                continue
             if conn.host in gone:
                 self.log(f"  skip {'':>6}  delete {name} ({conn.host} does not answer)")
                 continue

@@ -70,19 +70,33 @@ class LabContext:
         return done.ok, done.stdout
 
 
-def lab_stack(folder: Path, name: str, nodes: int | None = None, cluster: dict[str, Any] | None = None) -> Path:
-    """A variant of the lab stack, written as `folder/Pulumi.<name>.yaml`: another node count, cluster settings."""
+def lab_stack(
+    folder: Path,
+    name: str,
+    nodes: int | None = None,
+    cluster: dict[str, Any] | None = None,
+    memory_mib: int | dict[str, int] | None = None,
+) -> Path:
+    """A variant of the lab stack, written as `folder/Pulumi.<name>.yaml`: another node count, cluster settings,
+    another VM size (`memory_mib`: every node's, or some nodes' by name), which replaces those nodes' VMs."""
     doc = yaml.safe_load(DEFAULT_STACK.read_text())
     config = doc["config"]
-    if nodes is not None:
-        config["ha-lb:nodes"] = {**config.get("ha-lb:nodes", {}), "count": nodes}
+    counted = {**config.get("ha-lb:nodes", {}), **({"count": nodes} if nodes is not None else {})}
+    prefix, count = counted.get("namePrefix", "node"), int(counted.get("count", 2))
+    config["ha-lb:nodes"] = counted
+    if isinstance(memory_mib, int):
+        counted["memoryMib"] = memory_mib
+    elif memory_mib:
+        # The same nodes as an explicit list (names and addresses as counted), some with a size of their own.
+        first = ipaddress.ip_address(config["ha-lb:network"]["firstAddress"])
+        listed = [{"name": f"{prefix}{i}", "address": str(first + i - 1)} for i in range(1, count + 1)]
+        sized = [{**n, "memoryMib": memory_mib[n["name"]]} if n["name"] in memory_mib else n for n in listed]
+        config["ha-lb:nodes"] = {"list": sized}
     config["ha-lb:cluster"] = {**config.get("ha-lb:cluster", {}), **(cluster or {})}
     ipmi = config["ha-lb:cluster"].get("fencing", {}).get("ipmi")
     if ipmi is not None:
         # A BMC address for every node: the lab's BMCs sit at .200 + the node's number on the lab's network.
         net = ipaddress.ip_network(config["ha-lb:network"]["cidr"])
-        prefix = config["ha-lb:nodes"].get("namePrefix", "node")
-        count = int(config["ha-lb:nodes"].get("count", 2))
         fencing = dict(config["ha-lb:cluster"]["fencing"])
         fencing["ipmi"] = {**ipmi, "addresses": {f"{prefix}{i}": str(net[200 + i]) for i in range(1, count + 1)}}
         config["ha-lb:cluster"]["fencing"] = fencing

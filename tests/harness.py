@@ -35,6 +35,7 @@ class Registration:
     delete_before_replace: bool
     deleted_with: str
     additional_secret_outputs: list[str]
+    replace_on_changes: list[str]
 
 
 def is_secret(value: Any) -> bool:
@@ -95,6 +96,7 @@ class RecordingMonitor(OutputsMonitor):
                     delete_before_replace=request.deleteBeforeReplace,
                     deleted_with=request.deletedWith,
                     additional_secret_outputs=list(request.additionalSecretOutputs),
+                    replace_on_changes=list(request.replaceOnChanges),
                 )
             )
         return response

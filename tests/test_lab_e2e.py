@@ -6,7 +6,9 @@ plan declares (the no-drift check). Polls with deadlines, never fixed sleeps. Ev
 directory and network namespace, and is taken down (containers, mounts, APT server, namespace) whatever happens.
 """
 
+import itertools
 import shlex
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,6 +142,7 @@ def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) ->
     if len(names) == 2:
         scale_up_and_down(lab, tmp_path)
         drift_is_caught(lab)
+    replaced_vms_leave_and_rejoin_one_at_a_time(lab, tmp_path)
 
 
 def quorum_flags(lab: ops.LabContext, node: str) -> str:
@@ -377,3 +380,68 @@ def bmc_outage_bans_its_device_until_it_expires(lab: ops.LabContext) -> None:
     fenced = ops.fence(lab, node)
     assert fenced.went_off and fenced.back_after is not None
     ops.settled_vip_node(lab)
+
+
+def replaced_vms_leave_and_rejoin_one_at_a_time(lab: ops.LabContext, tmp_path: Path) -> None:
+    """VMs changed under load: on 2 nodes the VIP holder's alone, on 3 every node's (a size for all, so every VM is
+    replaced in the same `up`, all at once as Pulumi starts them). Each node leaves the cluster (standby, then
+    removal) only once every other one is back: never two out; clients see only the planned switchovers."""
+    names = [n.name for n in lab.settings.node_list]
+    home = ops.settled_vip_node(lab)
+    replaced = [home] if len(names) == 2 else names
+    resized = ops.context(
+        ops.lab_stack(
+            tmp_path,
+            "resized",
+            nodes=len(names),
+            cluster={"placement": lab.settings.placement},
+            memory_mib={home: 1536} if len(names) == 2 else 1536,
+        ),
+        state_dir=lab.lab.state_dir,
+        log=print,
+    )
+    inits = {n: lab.lab.containers.init_pid(n) for n in names}
+    online: list[int] = []  # the stack's nodes online in the cluster, sampled through the whole `up`
+    done = threading.Event()
+
+    def count_online() -> None:
+        while not done.is_set():
+            view = ops.node_states(resized)
+            if view:
+                online.append(sum(view.get(n, False) for n in names))
+            done.wait(0.5)
+
+    watch = ops.VipWatch(lab)
+    prober = ops.Prober(lab.lab.netns, ops.stats_url(lab), ops.stats_auth(lab))
+    counter = threading.Thread(target=count_online, daemon=True)
+    counter.start()
+    try:
+        ops.wait_for("probes answering through the VIP", lambda: sum(p.ok for p in prober.samples()) >= 10, 30)
+        started = time.time()
+        ops.up(resized)
+        took = time.time() - started
+    finally:
+        done.set()
+        counter.join()
+        samples = prober.samples()
+        prober.stop()
+        watch.stop()
+
+    for n in names:
+        assert (lab.lab.containers.init_pid(n) != inits[n]) == (n in replaced), f"{n}: replaced iff its VM changed"
+    assert online and min(online) >= len(names) - 1, f"two nodes out at once: {online}"
+    holders = [x.holders for x in watch.kernel if x.holders]
+    assert all(len(h) == 1 for h in holders), "the VIP on one node at a time"
+    moves = sum(a != b for a, b in itertools.pairwise(holders))
+    assert 1 <= moves <= len(replaced), f"the VIP moved {moves} times for {len(replaced)} replaced"
+    failed = sorted(p.start for p in samples if not p.ok and p.start > started)
+    windows = [t for a, t in zip([float("-inf"), *failed], failed, strict=False) if t - a > 5]
+    answered = sorted(p.end for p in samples if p.ok and p.end > started)
+    longest = max((b - a for a, b in itertools.pairwise(answered)), default=0.0)
+    print(
+        f"replaced {len(replaced)} of {len(names)} in {took:.0f} s under load: {len(failed)} of "
+        f"{sum(p.start > started for p in samples)} probes failed, VIP moved {moves} time(s), "
+        f"at least {min(online)} nodes online throughout, longest gap between answers {longest:.2f} s"
+    )
+    assert len(windows) <= moves, "failed probes only around the planned switchovers"
+    assert longest < 5, f"{longest:.2f} s without an answer"

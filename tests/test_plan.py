@@ -265,7 +265,8 @@ def test_a_node_joins_and_leaves_without_waiting_in_pulumi_for_any_other_node(no
         assert join.node != node and leave.node == node, "joined from a member, left from itself"
         assert join.about == leave.about == (node,) and join.goes_with is None
         closure = deps_closure(plan, join.id)
-        assert closure == {f"{p}-{node}" for p in ("wait", "hacluster-password", "haproxy-config", "fence-secret")}
+        own = ("wait", "hacluster-password", "haproxy-config", "hosts", "fence-secret")
+        assert closure == {f"{p}-{node}" for p in own}
         assert deps_closure(plan, leave.id) == closure | {join.id}
         assert leave.goes_with == "cluster-setup", "pulumi destroy takes the cluster down whole"
         assert join.delete is None and leave.delete is not None
@@ -518,3 +519,14 @@ def test_concurrent_cib_steps_lose_nothing_under_the_lock(tmp_path: Path, locked
     assert [p.wait(30) for p in procs] == [0, 0, 0]
     landed = [line for line in cib.read_text().splitlines() if line]
     assert (len(landed) == len(steps)) == locked, landed
+
+
+def test_every_node_knows_every_name_and_a_new_node_updates_the_others_hosts_file(tmp_path: Path) -> None:
+    two, three = plan_for(nodes=2).get("hosts-lb1"), plan_for(nodes=3).get("hosts-lb1")
+    assert two.replace_on == three.replace_on, "updated (its create run again), not replaced"
+    hosts = tmp_path / "hosts"
+    for step, expected in ((three.create, ["lb1", "lb2", "lb3"]), (three.delete or "", ["lb1"])):
+        subprocess.run(["bash", "-c", step.replace("/etc/hosts", str(hosts))], check=True)
+        lines = hosts.read_text().splitlines()
+        assert lines[0] == "127.0.0.1 localhost" and [x.split()[-1] for x in lines[2:]] == expected
+        assert lines[2] == "10.0.0.11 lb1.lb.internal lb1"

@@ -47,9 +47,9 @@ def test_graph_has_a_vm_per_node_and_the_plan_as_commands(nodes: int) -> None:
     assert types["libvirt:index/cloudInitDisk:CloudInitDisk"] == nodes
     assert types["libvirt:index/volume:Volume"] == nodes + 1  # one base image for the single host
     assert types["pulumi:providers:libvirt"] == 1
-    # Per node: wait, password, config, CIB seed, member, leave, fence secret, fence device and its check; 12 one-time
-    # steps.
-    assert types[COMMAND] == 9 * nodes + 12
+    # Per node: wait, password, config, hosts, CIB seed, member, leave, fence secret, fence device and its check; 12
+    # one-time steps.
+    assert types[COMMAND] == 10 * nodes + 12
     assert types["ha-lb:cluster:FloatingIp"] == 1
     names = [x.urn for x in r.registrations]
     assert len(names) == len(set(names))
@@ -233,7 +233,7 @@ def test_bad_config_fails_at_preview_before_any_resource() -> None:
 def test_preview_with_unknown_ids_declares_every_step() -> None:
     r = run_program({**BASE}, preview=True, mocks=ProgramMocks(unknown_ids=True))
     assert r.error is None, r.error
-    assert len(r.of_type(COMMAND)) == 9 * 2 + 12  # two nodes: every step, as in the graph test above
+    assert len(r.of_type(COMMAND)) == 10 * 2 + 12  # two nodes: every step, as in the graph test above
 
 
 def test_everywhere_placement_and_fence_xvm_evaluate() -> None:
@@ -309,8 +309,15 @@ def test_a_new_base_image_is_a_new_volume_beside_the_old_one() -> None:
     images = ("https://example.org/a.qcow2", "https://example.org/b.qcow2")
     names = []
     for image in images:
-        r = run(**{"ha-lb:libvirt": {"baseImage": image}})
+        r = run_program({**BASE, "ha-lb:nodes": {"count": 2}, "ha-lb:libvirt": {"baseImage": image}})
         (base,) = [v for v in r.of_type("libvirt:index/volume:Volume") if v.name.endswith("-base")]
         assert not base.delete_before_replace
         names.append(base.inputs["name"])
     assert names[0] != names[1] and all(n.startswith("ha-lb-base-") and n.endswith(".qcow2") for n in names)
+
+
+def test_a_changed_cloud_init_seed_replaces_the_vm_rather_than_swapping_the_iso_under_it() -> None:
+    """cloud-init reads its seed once per instance: a new address or key reaches a node only in a new VM."""
+    r = run(3)
+    for domain in r.of_type("libvirt:index/domain:Domain"):
+        assert domain.replace_on_changes == ["cloudinit"] and domain.delete_before_replace, domain.name

@@ -69,8 +69,10 @@ def test_user_data_shape(example_stack: Path) -> None:
     assert doc["hostname"] == s.first_node.name and doc["fqdn"] == s.first_node.fqdn
     assert set(node_packages(s)) <= set(doc["packages"])
     hosts = next(f for f in doc["write_files"] if f["path"] == "/etc/hosts")["content"]
-    for n in s.node_list:
-        assert f"{n.address} {n.fqdn} {n.name}" in hosts
+    first, *others = s.node_list
+    assert f"{first.address} {first.fqdn} {first.name}" in hosts
+    # No other node: adding one must not change this node's seed, which would replace its VM.
+    assert not [n for n in others if n.name in text or str(n.address) in text]
     # What the first boot does with them is tested by running it: tests/test_lab_first_boot.py.
     assert doc["bootcmd"] and doc["runcmd"]
 

@@ -32,6 +32,21 @@ from .settings import Settings
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 HAPROXY_DIST = "/etc/haproxy/haproxy.cfg.dist"
 NONLOCAL_BIND_DROPIN = "/etc/systemd/system/haproxy.service.d/50-ha-lb-nonlocal-bind.conf"
+# Sorts after Pacemaker's own drop-in (/run/systemd/system/haproxy.service.d/50-pacemaker.conf, `Restart=no`), so
+# this one's Restart= wins: systemd restarts a HAProxy that died at once, while Pacemaker's monitor sees the unit
+# "activating" (pending, no failure). Pacemaker's own recovery of a systemd resource takes >= 2 s in 2.1.5 (its
+# start and stop are confirmed by a monitor 2 s later: docs/research-haproxy-failure.md). A stop Pacemaker asks
+# for is never undone (systemd does not restart a unit stopped on purpose); a crash loop hits the start limit and
+# fails the unit, which Pacemaker then sees and handles as before.
+RESTART_DROPIN = "/etc/systemd/system/haproxy.service.d/60-ha-lb-restart.conf"
+RESTART_DROPIN_LINES = (
+    "[Unit]",
+    "StartLimitIntervalSec=10s",
+    "StartLimitBurst=5",
+    "[Service]",
+    "Restart=always",
+    "RestartSec=0",
+)
 COROSYNC_CONF = "/etc/corosync/corosync.conf"
 CIB_XML = "/var/lib/pacemaker/cib/cib.xml"
 CLUSTER_START_WAIT_S = 600
@@ -343,6 +358,13 @@ def _haproxy_config_script(everywhere: bool) -> str:
         )
     else:
         dropin = f"if [ -e {NONLOCAL_BIND_DROPIN} ]; then rm -f {NONLOCAL_BIND_DROPIN}; systemctl daemon-reload; fi\n"
+    restart = (
+        f"install -d -m 0755 {shlex.quote(RESTART_DROPIN.rsplit('/', 1)[0])}\n"
+        f"printf '%s\\n' {' '.join(shlex.quote(x) for x in RESTART_DROPIN_LINES)} > {RESTART_DROPIN}.new\n"
+        f"if ! cmp -s {RESTART_DROPIN}.new {RESTART_DROPIN}; then\n"
+        f"  mv -f {RESTART_DROPIN}.new {RESTART_DROPIN}; systemctl daemon-reload\n"
+        f"else rm -f {RESTART_DROPIN}.new; fi\n"
+    )
     return (
         f"new=$(mktemp {HAPROXY_CFG}.XXXXXX)\n"
         'cat > "$new"\n'
@@ -354,7 +376,7 @@ def _haproxy_config_script(everywhere: bool) -> str:
         f"[ -e {HAPROXY_DIST} ] || cp -p {HAPROXY_CFG} {HAPROXY_DIST}\n"
         f'if cmp -s "$new" {HAPROXY_CFG}; then rm -f "$new"; changed=0\n'
         f'else mv -f "$new" {HAPROXY_CFG}; changed=1; fi\n'
-        f"{dropin}"
+        f"{dropin}{restart}"
         "# Reload only where HAProxy runs: Pacemaker starts it where it belongs.\n"
         'if [ "$changed" = 1 ] && systemctl is-active --quiet haproxy; then systemctl reload haproxy; fi\n'
     )
@@ -363,7 +385,9 @@ def _haproxy_config_script(everywhere: bool) -> str:
 def _haproxy_config_delete() -> str:
     return (
         f"if [ -e {HAPROXY_DIST} ]; then mv -f {HAPROXY_DIST} {HAPROXY_CFG}; fi\n"
-        f"if [ -e {NONLOCAL_BIND_DROPIN} ]; then rm -f {NONLOCAL_BIND_DROPIN}; systemctl daemon-reload; fi\n"
+        f"for f in {NONLOCAL_BIND_DROPIN} {RESTART_DROPIN}; do\n"
+        '  if [ -e "$f" ]; then rm -f "$f"; systemctl daemon-reload; fi\n'
+        "done\n"
         "if systemctl is-active --quiet haproxy; then systemctl reload haproxy; fi\n"
     )
 

@@ -10,6 +10,8 @@ from components.plan import (
     CLUSTER_START_WAIT_S,
     COROSYNC_CONF,
     MEMBERSHIP_WAIT_S,
+    RESTART_DROPIN,
+    RESTART_DROPIN_LINES,
     Plan,
     Stdin,
     StepKind,
@@ -530,3 +532,16 @@ def test_every_node_knows_every_name_and_a_new_node_updates_the_others_hosts_fil
         lines = hosts.read_text().splitlines()
         assert lines[0] == "127.0.0.1 localhost" and [x.split()[-1] for x in lines[2:]] == expected
         assert lines[2] == "10.0.0.11 lb1.lb.internal lb1"
+
+
+@pytest.mark.parametrize("placement", ["with-vip", "everywhere"])
+def test_systemd_restarts_a_dead_haproxy_in_place_over_pacemakers_restart_no(placement: str) -> None:
+    """Pacemaker's drop-in (/run/.../50-pacemaker.conf) says Restart=no; drop-ins apply in file-name order whatever
+    their directory, so ours must sort after it, and its undo must remove it."""
+    step = plan_for(placement=placement).get("haproxy-config-lb1")
+    name = RESTART_DROPIN.rsplit("/", 1)[1]
+    assert sorted([name, "50-pacemaker.conf"])[-1] == name
+    assert {"[Service]", "Restart=always", "RestartSec=0"} <= set(RESTART_DROPIN_LINES)
+    service = RESTART_DROPIN_LINES.index("[Service]")
+    assert RESTART_DROPIN_LINES.index("Restart=always") > service
+    assert RESTART_DROPIN in step.create and RESTART_DROPIN in (step.delete or "")

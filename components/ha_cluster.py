@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
+import pulumi_random as random
 from pulumi_command import remote
 
 from .floating_ip import FloatingIp, FloatingIpArgs
-from .plan import GOES_WITH_ITS_NODE, Plan, Stdin, Step, StepKind
+from .plan import GOES_WITH_ITS_OWNER, Plan, Stdin, Step, StepKind
 from .remote_step import SshTarget, StepOptions, declare_step
 from .settings import Settings
 from .vm import ClusterNode
@@ -54,6 +55,9 @@ class HaCluster(pulumi.ComponentResource):
         stdin = {Stdin.HACLUSTER_PASSWORD: args.hacluster_password, Stdin.HAPROXY_CFG: args.haproxy_cfg}
         if args.fence_secret is not None:
             stdin[Stdin.FENCE_SECRET] = args.fence_secret
+        # The cluster's lifetime: created once, never replaced, deleted by `pulumi destroy` only. Cluster-wide steps
+        # go with it (`deleted_with`), so a destroy skips their deletes, the VMs going anyway.
+        self.lifetime = random.RandomId(f"{name}-lifetime", byte_length=4, opts=pulumi.ResourceOptions(parent=self))
         self.steps = {}
         for step in args.plan.steps:
             vm = args.nodes[step.node]
@@ -69,7 +73,7 @@ class HaCluster(pulumi.ComponentResource):
                         address=str(s.vip.address),
                         prefix=s.vip_prefix,
                         depends_on=deps,
-                        deleted_with=vm.domain,
+                        deleted_with=self._goes_with(step, vm),
                     ),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
@@ -104,8 +108,8 @@ class HaCluster(pulumi.ComponentResource):
         )
 
     def _goes_with(self, step: Step, vm: ClusterNode) -> Optional[pulumi.Resource]:
-        if step.goes_with == GOES_WITH_ITS_NODE:
-            return vm.domain
+        if step.goes_with == GOES_WITH_ITS_OWNER:
+            return vm.domain if step.owner == "node" else self.lifetime
         return self.steps[step.goes_with] if step.goes_with else None
 
 

@@ -86,10 +86,11 @@ def cluster_node_add(name: str, addr: str, wait_s: int) -> list[str]:
     return [PCS, "cluster", "node", "add", name, f"addr={addr}", "--start", f"--wait={wait_s}", "--enable"]
 
 
-def cluster_node_remove(name: str) -> list[str]:
-    """`pcs cluster node remove`: stops the cluster on the node and takes it out of corosync.conf everywhere; a node
-    that no longer answers (the reason to remove it, often) is skipped, but quorum loss is still refused."""
-    return [PCS, "cluster", "node", "remove", name, "--skip-offline"]
+def cluster_node_remove(name: str, skip_offline: bool = True) -> list[str]:
+    """`pcs cluster node remove`: stops the cluster on the node and takes it out of corosync.conf everywhere; with
+    `skip_offline` a node that does not answer is skipped (it then keeps the old corosync.conf), but quorum loss is
+    still refused."""
+    return [PCS, "cluster", "node", "remove", name, *(["--skip-offline"] if skip_offline else [])]
 
 
 def node_standby(name: str, wait_s: int) -> list[str]:

@@ -74,7 +74,10 @@ class Stdin(StrEnum):
     FENCE_SECRET = "fenceSecret"
 
 
-GOES_WITH_ITS_NODE = "<its node's VM>"
+GOES_WITH_ITS_OWNER = "<its owner>"
+"""A node's step goes with the node's VM; a cluster-wide step with the cluster itself (`pulumi destroy`), never
+with the VM of the node it runs on: Pulumi (3.260+) replaces what is deleted with a replaced resource, so a new VM
+for the first node would otherwise re-create every cluster-wide step."""
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,9 @@ class Step:
     """Which component declares it: "cluster", "vip" or "node"."""
     about: tuple[str, ...] = ()
     """Nodes whose new VM (a replaced domain) means this step runs afresh: it is replaced with them."""
-    goes_with: str | None = GOES_WITH_ITS_NODE
-    """What makes the delete moot, so Pulumi skips it (`deleted_with`): the VM of the node the step runs on (the
-    default), another step (by id), or None (the delete always runs). Also what the step's registration waits for."""
+    goes_with: str | None = GOES_WITH_ITS_OWNER
+    """What makes the delete moot, so Pulumi skips it (`deleted_with`): see `GOES_WITH_ITS_OWNER` (the default),
+    another step (by id), or None (nothing). Also what the step's registration waits for."""
 
 
 @dataclass(frozen=True)
@@ -411,104 +414,142 @@ def _member_pattern(node: str) -> str:
     return shlex.quote(f"^[[:space:]]*name:[[:space:]]*{node}[[:space:]]*$")
 
 
-# The mark of a node leaving the cluster (`leave-<node>`): one at a time, cluster-wide. A CIB create of an id that
-# exists fails (EEXIST), whichever node asks, so taking it is atomic; it names the node, for the operator too (`pcs
-# property config` shows it as ha-lb-leaving).
+# The mark of a node out of the cluster for its replacement (`leave-<node>` takes it, `member-<node>` drops it once
+# the node is back), and of a node joining: one at a time, cluster-wide. A CIB create of an id that exists fails
+# (EEXIST), whichever node asks, so taking it is atomic; it names the node, for the operator too (`pcs property
+# config` shows it as ha-lb-leaving).
 LEAVING_ID = "ha-lb-leaving"
 MEMBERSHIP_WAIT_S = 1800
+"""How long a join or a leave waits without the cluster changing at all (every change starts the wait again)."""
 
 
 def _membership_functions() -> str:
-    """Bash helpers of the join and leave steps: the cluster as this node sees it, and the leaving mark."""
+    """Bash helpers of the join and leave steps: the cluster as this node sees it, and the mark."""
     mark = f"//cluster_property_set[@id='{LEAVING_ID}']"
     return (
         'listed() { grep -Eq "^[[:space:]]*name:[[:space:]]*$1[[:space:]]*\\$" '
         f"{COROSYNC_CONF} 2>/dev/null; }}\n"
+        f"listed_nodes() {{ sed -n 's/^[[:space:]]*name:[[:space:]]*\\([^[:space:]]*\\).*/\\1/p' {COROSYNC_CONF}; }}\n"
         "# name online standby, for each node the cluster knows (crm_mon's XML: its stable output).\n"
         "node_states() {\n"
         "  crm_mon -1 --output-as=xml 2>/dev/null | python3 -c 'import sys, xml.etree.ElementTree as E\n"
         'for n in E.parse(sys.stdin).getroot().iterfind("nodes/node"): '
         'print(n.get("name"), n.get("online"), n.get("standby"))\'\n'
         "}\n"
-        f'leaving() {{ {{ cibadmin --query --xpath "{mark}/nvpair" 2>/dev/null || :; }} '
+        f'marked() {{ {{ cibadmin --query --xpath "{mark}/nvpair" 2>/dev/null || :; }} '
         '| sed -n \'s/.* value="\\([^"]*\\)".*/\\1/p\'; }\n'
-        f"take_leaving() {{ cibadmin --create -o crm_config --xml-text \"<cluster_property_set id='{LEAVING_ID}'>"
+        f"take_mark() {{ cibadmin --create -o crm_config --xml-text \"<cluster_property_set id='{LEAVING_ID}'>"
         f"<nvpair id='{LEAVING_ID}-node' name='{LEAVING_ID}' value='$1'/></cluster_property_set>\" "
         ">/dev/null 2>&1; }\n"
-        f"drop_leaving() {{ cibadmin --delete --xpath \"{mark}[nvpair[@value='$1']]\" >/dev/null 2>&1 || :; }}\n"
+        f"drop_mark() {{ cibadmin --delete --xpath \"{mark}[nvpair[@value='$1']]\" >/dev/null 2>&1 || :; }}\n"
+        "# The wait ends in failure only after MEMBERSHIP_WAIT_S with nothing changing in the cluster.\n"
+        'progress() { if [ "$1" != "${last:-}" ]; then last=$1; '
+        f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S})); fi; }}\n"
     )
 
 
-def _member_script(node: str, addr: str) -> str:
-    """Run on another member: wait for the cluster (on a first `up` it is still forming: no Pulumi dependency on it,
-    which would tie this node's joining to every other node's VM), add the node if the cluster does not list it (a
-    node new to the stack, or a replaced VM after its old self left), then wait until it is online."""
+def _wait_for_the_mark(node: str, why: str) -> str:
+    """Loop until this node holds the mark (taken, or already its own): another holder is out of the cluster (or
+    joining) until its member step drops it. Expects `stale HOLDER` (true when the mark is left over) and `ready`."""
     n = shlex.quote(node)
     return (
-        _read_one_secret() + _membership_functions() + f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S}))\n"
-        f"until [ -f {COROSYNC_CONF} ] && crm_mon -1 >/dev/null 2>&1; do\n"
+        "waiting=''\n"
+        "while :; do\n"
+        "  holder=$(marked); states=$(node_states) || states=''\n"
+        '  progress "$holder|$states"\n'
+        f'  if [ -n "$holder" ] && [ "$holder" != {n} ]; then\n'
+        '    if stale "$holder"; then drop_mark "$holder"; waiting="a stale mark of $holder"\n'
+        '    else waiting="$holder is out of the cluster or joining it"; fi\n'
+        f'  elif ready && {{ [ "$holder" = {n} ] || take_mark {n}; }}; then\n'
+        "    if ready; then break; fi  # checked again once marked: nobody left in between\n"
+        f"    drop_mark {n}\n"
+        "  fi\n"
+        '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
+        f'    echo "ha-lb: {why}: $waiting, unchanged for {MEMBERSHIP_WAIT_S} s. Nodes leave the cluster one at a '
+        'time, each once every other one is back; run pulumi up again when they are" >&2; exit 1\n'
+        "  fi\n"
+        "  sleep 2\n"
+        "done\n"
+    )
+
+
+def _stale_function(stack: Sequence[str]) -> str:
+    """A mark is stale when its holder is neither in the cluster nor in the stack (as of the last `up`): it left
+    the stack for good, and nothing will bring it back to drop its mark."""
+    in_stack = " ".join(shlex.quote(x) for x in stack)
+    return f'stale() {{ ! listed "$1" && case " {in_stack} " in *" $1 "*) false ;; *) true ;; esac; }}\n'
+
+
+def _member_script(node: str, addr: str, stack: Sequence[str]) -> str:
+    """Run on another member. A cluster not formed yet (no corosync.conf there): nothing to do, `cluster-setup`
+    forms it with this node (and this step holds no Pulumi worker while it forms). Else, once it runs: a node it
+    does not list (new to the stack, or a replaced VM whose old self left) is added while this node holds the mark
+    (joins and leaves one at a time), then waited for until online; its mark is dropped. No Pulumi dependency on
+    the cluster's steps: that would tie this node's joining to every other node's VM."""
+    n = shlex.quote(node)
+    return (
+        _read_one_secret() + _membership_functions() + f"if [ ! -f {COROSYNC_CONF} ]; then\n"
+        f"  echo {shlex.quote(f'{node}: the cluster is not formed yet; cluster-setup forms it with this node')}\n"
+        "  exit 0\n"
+        "fi\n"
+        f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S}))\n"
+        "until crm_mon -1 >/dev/null 2>&1; do\n"
         '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
         f'    echo "ha-lb: no running cluster on $ha_lb_node for {node} to join" >&2; exit 1\n'
         "  fi\n"
         "  sleep 2\n"
         "done\n"
-        f"if listed {n}; then\n"
-        f"  echo {shlex.quote(f'{node}: a cluster member')}\n"
-        "else\n"
+        f"if ! listed {n}; then\n"
+        "  ready() { :; }\n"
+        f"  {_stale_function(stack)}"
+        + "".join(f"  {line}\n" for line in _wait_for_the_mark(node, f"{node} cannot join").splitlines())
         + "".join(f"  {line}\n" for line in _lock_prelude().splitlines())
         + f"  printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(node, addr)]))}\n"
         f"  {q(pcs.cluster_node_add(node, addr, CLUSTER_START_WAIT_S))}\n"
         "  exec 9>&-\n"
         "fi\n"
+        "last=''\n"
         f"until node_states | grep -q {shlex.quote(f'^{node} true ')}; do\n"
+        '  progress "$(node_states)"\n'
         '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
         f'    echo "ha-lb: {node} is in corosync.conf but not online. A VM replaced without leaving the cluster '
         f'comes back blank: run \\"pcs cluster node remove {node}\\" on a member, then pulumi up" >&2; exit 1\n'
         "  fi\n"
         "  sleep 2\n"
         "done\n"
-        f"drop_leaving {n}  # its leaving is over\n"
+        f"drop_mark {n}  # it is back\n"
     )
 
 
-def _leave_script(node: str, others: Sequence[str]) -> str:
-    """Run on the node itself, before its VM goes (replaced, or taken out of the stack): once every other node of
-    the stack is an online member and no other node is leaving, it marks itself leaving, goes to standby (its
-    resources move: a planned switchover) and takes itself out of the cluster. Pulumi replaces every changed VM at
-    once; this wait is what makes it one node at a time."""
+def _leave_script(node: str, stack: Sequence[str]) -> str:
+    """Run on the node itself, before its VM goes (replaced, or taken out of the stack): once every other node
+    corosync.conf lists is online and not in standby and no other node holds the mark, it takes the mark (kept
+    until its member step drops it, once it is back), goes to standby (its resources move: a planned switchover)
+    and takes itself out of the cluster. Pulumi replaces every changed VM at once; this wait makes it one node at a
+    time."""
     n = shlex.quote(node)
-    need = " ".join(shlex.quote(o) for o in others)
     return (
         _membership_functions()
         + f"if ! listed {n}; then echo {shlex.quote(f'{node}: not a cluster member')}; exit 0; fi\n"
-        "ready() {  # every other node online and not in standby; else says who is not\n"
-        '  local states o; states=$(node_states) || states=""; waiting=""\n'
-        f"  for o in {need}; do\n"
+        "ready() {  # every other node listed online and not in standby; else says who is not\n"
+        "  local o; waiting=''\n"
+        "  for o in $(listed_nodes); do\n"
+        f'    [ "$o" = {n} ] && continue\n'
         '    if ! printf \'%s\\n\' "$states" | grep -qx "$o true false"; then\n'
         '      waiting="${waiting:+$waiting, }$o is not an online member"\n'
         "    fi\n"
         "  done\n"
         '  [ -z "$waiting" ]\n'
         "}\n"
-        f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S}))\n"
-        "while :; do\n"
-        "  holder=$(leaving)\n"
-        f'  if [ -n "$holder" ] && [ "$holder" != {n} ]; then\n'
-        '    if ! listed "$holder"; then drop_leaving "$holder"; continue; fi  # it has left: the mark is stale\n'
-        '    waiting="$holder is leaving"\n'
-        f'  elif ready && {{ [ "$holder" = {n} ] || take_leaving {n}; }}; then\n'
-        f"    if ready; then break; fi  # checked again once marked: nobody left in between\n"
-        f"    drop_leaving {n}\n"
-        "  fi\n"
-        '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
-        f'    echo "ha-lb: {node} stays in the cluster: $waiting ({MEMBERSHIP_WAIT_S} s). Nodes leave one at a time, '
-        'each once every other one is back; run pulumi up again when they are" >&2; exit 1\n'
-        "  fi\n"
-        "  sleep 2\n"
-        "done\n"
-        f"if ! {q(pcs.node_standby(node, CLUSTER_START_WAIT_S))}; then drop_leaving {n}; exit 1; fi\n"
-        f"if ! {q(pcs.cluster_node_remove(node))}; then\n"
-        f"  {q(pcs.node_unstandby(node))} || :; drop_leaving {n}; exit 1\n"
+        + _stale_function(stack)
+        + _wait_for_the_mark(node, f"{node} stays in the cluster")
+        + f"if ! {q(pcs.node_standby(node, CLUSTER_START_WAIT_S))}; then\n"
+        f"  {q(pcs.node_unstandby(node))} || :; drop_mark {n}; exit 1\n"
+        "fi\n"
+        # Every other node answers (it was just seen online): no --skip-offline, which would let one miss the new
+        # corosync.conf.
+        f"if ! {q(pcs.cluster_node_remove(node, skip_offline=False))}; then\n"
+        f"  {q(pcs.node_unstandby(node))} || :; drop_mark {n}; exit 1\n"
         "fi\n"
         f"echo {shlex.quote(f'{node}: left the cluster')}\n"
     )
@@ -713,7 +754,7 @@ def _membership_steps(s: Settings) -> list[Step]:
                 f"member-{n.name}",
                 second if n.name == first else first,
                 StepKind.MEMBERSHIP,
-                _member_script(n.name, str(n.address)),
+                _member_script(n.name, str(n.address), names),
                 None,  # undone by leave-<node>
                 # HAProxy may start there once it joins, its pcsd takes the password it was given, and it may run
                 # fence devices.
@@ -728,11 +769,12 @@ def _membership_steps(s: Settings) -> list[Step]:
                 n.name,
                 StepKind.MEMBERSHIP,
                 f"echo {shlex.quote(f'{n.name}: leaves the cluster before its VM goes')}\n",
-                _leave_script(n.name, [o for o in names if o != n.name]),
+                _leave_script(n.name, names),
                 depends_on=(f"member-{n.name}",),
                 replace_on=(fingerprint(n.name, str(n.address)),),
                 about=(n.name,),
-                # `pulumi destroy` takes the cluster down whole (cluster-setup's delete): no node leaves first.
+                # Skipped when the cluster goes whole (`pulumi destroy`, or a new cluster identity): no node leaves
+                # first.
                 goes_with="cluster-setup",
             ),
         ]

@@ -41,9 +41,10 @@ from .ssh import Connection, Ssh
 
 Log = Callable[[str], None]
 
-# Resources realized at once: as many as the program's registrations in flight (`components/registrations.py`, the
-# pool it gives its event loop, as under `pulumi up`, whose engine is itself unbounded: `--parallel` defaults to
-# 2147483647), so steps that overlap under a real `pulumi up` overlap here.
+PARALLEL = 4 * (os.cpu_count() or 1)
+"""Resource operations at once, as `pulumi up`'s default `--parallel` (4 x CPUs): each runs on one of the engine's
+workers until done, a replacement's whole chain (its dependents' deletes, the old resource's delete, the create) on
+one. The program keeps more registrations in flight (`components/registrations.py`)."""
 
 
 @dataclass
@@ -135,6 +136,7 @@ class LabMocks(pulumi.runtime.Mocks):
         self.seen: set[str] = set()  # resources the program declared in this run
         self.recorded: set[str] = set()  # resources realized (or found unchanged) in this run
         self.deleted_with: dict[str, str] = {}  # resource name -> the name of what it is deleted with
+        self.workers = threading.BoundedSemaphore(PARALLEL)
 
     def call(self, args: pmocks.MockCallArgs) -> tuple[dict[Any, Any], Optional[list[tuple[str, str]]]]:
         raise NotImplementedError(f"the lab does not provide {args.token}")
@@ -157,7 +159,8 @@ class LabMocks(pulumi.runtime.Mocks):
             "libvirt:index/domain:Domain": self._domain,
             "command:remote:Command": self._command,
         }.get(args.typ, self._stand_in)
-        outputs = handler(Resource(args.name, resource_id, replaced), inputs, previous)
+        with self.workers:
+            outputs = handler(Resource(args.name, resource_id, replaced), inputs, previous)
         record: dict[str, Any] = {
             "id": resource_id,
             "gen": gen,

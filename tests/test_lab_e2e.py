@@ -444,7 +444,8 @@ def replaced_vms_leave_and_rejoin_one_at_a_time(lab: ops.LabContext, tmp_path: P
         f"{sum(p.start > started for p in samples)} probes failed, VIP moved {moves} time(s), "
         f"at least {min(online)} nodes online throughout, longest gap between answers {longest:.2f} s"
     )
-    assert len(windows) <= moves, "failed probes only around the planned switchovers"
+    spans = [(round(t - started, 1), round(max(f for f in failed if t <= f < t + 5) - started, 1)) for t in windows]
+    assert len(windows) <= moves, f"failed probes only around the planned switchovers: at {spans} s"
     assert longest < 5, f"{longest:.2f} s without an answer"
 
 

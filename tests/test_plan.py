@@ -372,6 +372,22 @@ def test_a_member_joins_only_a_node_the_cluster_does_not_list_then_waits_for_it(
     assert not (fake / "mark").exists()
 
 
+def test_a_member_step_does_nothing_before_the_cluster_is_formed(tmp_path: Path) -> None:
+    step = plan_for(nodes=3).get("member-lb3")
+    fake = fake_cluster(tmp_path, [], {})
+    (fake / "corosync.conf").unlink()
+    done = run_in_cluster(fake, render_script(step), "S3cret-pw")
+    assert done.returncode == 0 and "not formed yet" in done.stdout and calls(fake) == []
+
+
+def test_a_join_waits_while_another_node_is_out(tmp_path: Path) -> None:
+    step = plan_for(nodes=3).get("member-lb3")
+    fake = fake_cluster(tmp_path, ["lb1"], {"lb1": ONLINE}, mark="lb2")
+    done = run_in_cluster(fake, render_script(step), "S3cret-pw", wait_s=1)
+    assert done.returncode != 0 and "lb3 cannot join: lb2 is out of the cluster or joining it" in done.stderr
+    assert calls(fake) == [] and (fake / "mark").read_text().strip() == "lb2"
+
+
 def test_a_member_step_waits_for_the_cluster_and_names_a_listed_node_that_never_comes_online(tmp_path: Path) -> None:
     step = plan_for(nodes=3).get("member-lb3")
     fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": "false false"})
@@ -393,7 +409,7 @@ def test_a_node_leaves_by_standby_then_removal_once_every_other_node_is_online(t
     fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE})
     done = run_in_cluster(fake, leave(3, "lb2"))
     assert done.returncode == 0, done.stderr
-    assert calls(fake) == [f"node standby lb2 --wait={CLUSTER_START_WAIT_S}", "cluster node remove lb2 --skip-offline"]
+    assert calls(fake) == [f"node standby lb2 --wait={CLUSTER_START_WAIT_S}", "cluster node remove lb2"]
     assert (fake / "mark").read_text().strip() == "lb2", "held until it is back (its member step drops it)"
 
 
@@ -403,7 +419,7 @@ def test_a_node_leaves_by_standby_then_removal_once_every_other_node_is_online(t
         ({"lb1": ONLINE, "lb3": "false false"}, None, "lb3 is not an online member"),
         ({"lb1": ONLINE}, None, "lb3 is not an online member"),  # out of the cluster (replaced, not back)
         ({"lb1": ONLINE, "lb3": "true true"}, None, "lb3 is not an online member"),  # in standby: leaving
-        ({"lb1": ONLINE, "lb3": ONLINE}, "lb1", "lb1 is leaving"),
+        ({"lb1": ONLINE, "lb3": ONLINE}, "lb1", "lb1 is out of the cluster or joining it"),
     ],
 )
 def test_a_node_stays_while_another_is_out_or_leaving(
@@ -417,10 +433,14 @@ def test_a_node_stays_while_another_is_out_or_leaving(
 
 
 def test_a_stale_leaving_mark_is_dropped_and_a_node_not_in_the_cluster_has_nothing_to_leave(tmp_path: Path) -> None:
-    # lb3 marked itself leaving, then left (no longer listed) and came back in a new VM: its mark is stale.
+    # lb3 left the cluster, and the stack (as this leave step knows it): nothing brings it back, its mark is stale.
     fake = fake_cluster(tmp_path, ["lb1", "lb2"], {"lb1": ONLINE, "lb2": ONLINE}, mark="lb3")
     assert run_in_cluster(fake, leave(2, "lb2")).returncode == 0
     assert (fake / "mark").read_text().strip() == "lb2"
+    # Still in the stack: out for its replacement, back soon. Its mark holds every other leave until then.
+    fake = fake_cluster(tmp_path / "out", ["lb1", "lb2"], {"lb1": ONLINE, "lb2": ONLINE}, mark="lb3")
+    done = run_in_cluster(fake, leave(3, "lb2"), wait_s=1)
+    assert done.returncode != 0 and "lb3 is out of the cluster or joining it" in done.stderr and calls(fake) == []
     fake = fake_cluster(tmp_path / "gone", ["lb1"], {"lb1": ONLINE})
     done = run_in_cluster(fake, leave(2, "lb2"))
     assert done.returncode == 0 and "lb2: not a cluster member" in done.stdout and calls(fake) == []
@@ -435,10 +455,11 @@ def test_nodes_whose_vms_are_replaced_at_once_leave_one_at_a_time(tmp_path: Path
     left = [n for n, (rc, _) in results.items() if rc == 0]
     assert len(left) == 1, results
     removes = [c for c in calls(fake) if c.startswith("cluster node remove")]
-    assert removes == [f"cluster node remove {left[0]} --skip-offline"]
+    assert removes == [f"cluster node remove {left[0]}"]
     for n, (_, (_, err)) in results.items():
         if n not in left:
-            assert f"{left[0]} is not an online member" in err or f"{left[0]} is leaving" in err, err
+            assert f"{left[0]} is out of the cluster or joining it" in err, err
+    assert (fake / "mark").read_text().strip() == left[0], "kept until it is back"
 
 
 def run_secret_step(tmp_path: Path, step_id: str, stdin: str) -> tuple[int, str, list[str]]:
@@ -487,7 +508,8 @@ def test_cluster_wide_steps_take_the_cluster_lock_and_node_steps_do_not() -> Non
             # the lock while waiting would hold up the very steps that end the wait.
             assert locked == step.id.startswith("member-"), step.id
             if locked:
-                assert render_script(step).index("flock -w") > render_script(step).index("until [ -f"), step.id
+                script = render_script(step)
+                assert script.index("flock -w") > script.index("if ! listed lb"), step.id
             assert "flock -w" not in render_script(step, step.delete or ""), step.id
             continue
         assert locked == (step.kind in (StepKind.AUTH, StepKind.CLUSTER, StepKind.CIB)), step.id

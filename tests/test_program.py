@@ -4,10 +4,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 
 from components.plan import build_plan
+from components.registrations import parallel_warning
 from components.settings import load_settings
 from tests.harness import (
     MOCK_PRIVATE_KEY,
@@ -136,16 +138,25 @@ def test_a_replaced_vm_makes_its_member_step_run_afresh_and_no_other_nodes() -> 
     assert not {t for t in triggers["host-auth"] if t.endswith("-domain-id")}
 
 
+def node_owned(name: str) -> bool:
+    raw = {k.removeprefix("ha-lb:"): v for k, v in BASE.items()}
+    return build_plan(load_settings(raw)).get(name).owner == "node"
+
+
 def test_steps_are_replaced_delete_first_and_die_with_their_vm() -> None:
     r = run()
     for name, reg in commands(r).items():
         assert reg.delete_before_replace, name
+        goes_with = r.by_urn[reg.deleted_with].name if reg.deleted_with else None
         if name.startswith("member-"):
-            assert not reg.deleted_with, "it has no delete, and waits for no other node's VM"
+            assert goes_with is None, "it has no delete, and waits for no other node's VM"
         elif name.startswith("leave-"):
-            assert r.by_urn[reg.deleted_with].name == "cluster-cluster-setup", "destroy takes the cluster down whole"
+            assert goes_with == "cluster-cluster-setup", "destroy takes the cluster down whole"
+        elif node_owned(name):
+            assert goes_with == f"{step_nodes(2)[name]}-domain", name
         else:
-            assert r.by_urn[reg.deleted_with].name == f"{step_nodes(2)[name]}-domain", name
+            # Never with the first node's VM: a new one would re-create every cluster-wide step (Pulumi 3.260+).
+            assert goes_with == "cluster-lifetime", name
     assert "lb2-domain-id" in unwrap(commands(r)["wait-lb2"].inputs["triggers"])
 
 
@@ -321,3 +332,15 @@ def test_a_changed_cloud_init_seed_replaces_the_vm_rather_than_swapping_the_iso_
     r = run(3)
     for domain in r.of_type("libvirt:index/domain:Domain"):
         assert domain.replace_on_changes == ["cloudinit"] and domain.delete_before_replace, domain.name
+
+
+def test_too_few_parallel_steps_for_every_node_to_be_replaced_is_warned() -> None:
+    settings = pulumi.runtime.settings.SETTINGS
+    try:
+        for parallel, nodes, warned in ((8, 6, False), (8, 7, True), (4, 2, False), (1, 2, True)):
+            settings.parallel = parallel
+            warning = parallel_warning(nodes)
+            assert (warning is not None) == warned, (parallel, nodes)
+            assert warning is None or f"--parallel {2 * nodes + 8}" in warning
+    finally:
+        settings.parallel = None

@@ -186,7 +186,9 @@ class Containers:
         )
         console.close()
         _children[proc.pid] = proc
-        (d / "nspawn.pid").write_text(str(proc.pid))
+        # Written whole, then renamed: other threads (a VIP watch) read it while a node starts.
+        (d / "nspawn.pid.new").write_text(str(proc.pid))
+        os.replace(d / "nspawn.pid.new", d / "nspawn.pid")
 
     def kill(self, name: str, timeout: float = 10) -> None:
         """Hard-kill the node (SIGKILL of its init: its network namespace dies with it), then reap nspawn."""

@@ -419,6 +419,7 @@ def _member_pattern(node: str) -> str:
 # (EEXIST), whichever node asks, so taking it is atomic; it names the node, for the operator too (`pcs property
 # config` shows it as ha-lb-leaving).
 LEAVING_ID = "ha-lb-leaving"
+STACK_PROPERTY = "ha-lb-stack"
 MEMBERSHIP_WAIT_S = 1800
 """How long a join or a leave waits without the cluster changing at all (every change starts the wait again)."""
 
@@ -438,9 +439,9 @@ def _membership_functions() -> str:
         "}\n"
         f'marked() {{ {{ cibadmin --query --xpath "{mark}/nvpair" 2>/dev/null || :; }} '
         '| sed -n \'s/.* value="\\([^"]*\\)".*/\\1/p\'; }\n'
-        f"take_mark() {{ cibadmin --create -o crm_config --xml-text \"<cluster_property_set id='{LEAVING_ID}'>"
-        f"<nvpair id='{LEAVING_ID}-node' name='{LEAVING_ID}' value='$1'/></cluster_property_set>\" "
-        ">/dev/null 2>&1; }\n"
+        "take_mark() { take_error=$(cibadmin --create -o crm_config --xml-text "
+        f"\"<cluster_property_set id='{LEAVING_ID}'><nvpair id='{LEAVING_ID}-node' name='{LEAVING_ID}' value='$1'/>"
+        '</cluster_property_set>" 2>&1 >/dev/null); }\n'
         f"drop_mark() {{ cibadmin --delete --xpath \"{mark}[nvpair[@value='$1']]\" >/dev/null 2>&1 || :; }}\n"
         "# The wait ends in failure only after MEMBERSHIP_WAIT_S with nothing changing in the cluster.\n"
         'progress() { if [ "$1" != "${last:-}" ]; then last=$1; '
@@ -460,9 +461,14 @@ def _wait_for_the_mark(node: str, why: str) -> str:
         f'  if [ -n "$holder" ] && [ "$holder" != {n} ]; then\n'
         '    if stale "$holder"; then drop_mark "$holder"; waiting="a stale mark of $holder"\n'
         '    else waiting="$holder is out of the cluster or joining it"; fi\n'
-        f'  elif ready && {{ [ "$holder" = {n} ] || take_mark {n}; }}; then\n'
-        "    if ready; then break; fi  # checked again once marked: nobody left in between\n"
-        f"    drop_mark {n}\n"
+        "  elif ready; then\n"
+        f'    if [ "$holder" = {n} ] || take_mark {n}; then\n'
+        "      states=$(node_states) || states=''\n"
+        "      if ready; then break; fi  # checked again once marked: nobody left in between\n"
+        f"      drop_mark {n}\n"
+        "    else\n"
+        '      waiting="the mark could not be taken: $take_error"\n'
+        "    fi\n"
         "  fi\n"
         '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
         f'    echo "ha-lb: {why}: $waiting, unchanged for {MEMBERSHIP_WAIT_S} s. Nodes leave the cluster one at a '
@@ -474,26 +480,29 @@ def _wait_for_the_mark(node: str, why: str) -> str:
 
 
 def _stale_function(stack: Sequence[str]) -> str:
-    """A mark is stale when its holder is neither in the cluster nor in the stack (as of the last `up`): it left
-    the stack for good, and nothing will bring it back to drop its mark."""
+    """A mark is stale when its holder is neither in the cluster nor in the stack: it left the stack for good, and
+    nothing will bring it back to drop its mark. The stack as the last `up` declared it, from the CIB
+    (`cluster-properties` writes it, before Pulumi deletes what the stack no longer has), else as this step knew it:
+    a delete runs the script stored when its step was created."""
     in_stack = " ".join(shlex.quote(x) for x in stack)
-    return f'stale() {{ ! listed "$1" && case " {in_stack} " in *" $1 "*) false ;; *) true ;; esac; }}\n'
+    return (
+        "stale() { local in_stack; in_stack=$(crm_attribute --type crm_config --name "
+        f"{STACK_PROPERTY} --query --quiet 2>/dev/null) || in_stack=''; "
+        f'! listed "$1" && case " ${{in_stack:-{in_stack}}} " in *" $1 "*) false ;; *) true ;; esac; }}\n'
+    )
 
 
 def _member_script(node: str, addr: str, stack: Sequence[str]) -> str:
-    """Run on another member. A cluster not formed yet (no corosync.conf there): nothing to do, `cluster-setup`
-    forms it with this node (and this step holds no Pulumi worker while it forms). Else, once it runs: a node it
-    does not list (new to the stack, or a replaced VM whose old self left) is added while this node holds the mark
-    (joins and leaves one at a time), then waited for until online; its mark is dropped. No Pulumi dependency on
-    the cluster's steps: that would tie this node's joining to every other node's VM."""
+    """Run on another member, once it runs the cluster (on a first `up`, once formed: it holds one of Pulumi's
+    workers while it waits, which the parallel warning counts). A node it does not list (new to the stack, or a
+    replaced VM whose old self left) is added while this node holds the mark (joins and leaves one at a time), then
+    waited for until online; its mark is dropped. No Pulumi dependency on the cluster's steps: that would tie this
+    node's joining to every other node's VM."""
     n = shlex.quote(node)
     return (
-        _read_one_secret() + _membership_functions() + f"if [ ! -f {COROSYNC_CONF} ]; then\n"
-        f"  echo {shlex.quote(f'{node}: the cluster is not formed yet; cluster-setup forms it with this node')}\n"
-        "  exit 0\n"
-        "fi\n"
-        f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S}))\n"
-        "until crm_mon -1 >/dev/null 2>&1; do\n"
+        _read_one_secret() + _membership_functions() + f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S}))\n"
+        "# A member running its cluster: on a first `up`, once cluster-setup and cluster-start have run.\n"
+        'until listed "$ha_lb_node" && crm_mon -1 >/dev/null 2>&1; do\n'
         '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
         f'    echo "ha-lb: no running cluster on $ha_lb_node for {node} to join" >&2; exit 1\n'
         "  fi\n"
@@ -504,11 +513,13 @@ def _member_script(node: str, addr: str, stack: Sequence[str]) -> str:
         f"  {_stale_function(stack)}"
         + "".join(f"  {line}\n" for line in _wait_for_the_mark(node, f"{node} cannot join").splitlines())
         + "".join(f"  {line}\n" for line in _lock_prelude().splitlines())
-        + f"  printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(node, addr)]))}\n"
-        f"  {q(pcs.cluster_node_add(node, addr, CLUSTER_START_WAIT_S))}\n"
+        + f"  if ! printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(node, addr)]))} "
+        f"|| ! {q(pcs.cluster_node_add(node, addr, CLUSTER_START_WAIT_S))}; then\n"
+        f"    listed {n} || drop_mark {n}; exit 1\n"
+        "  fi\n"
         "  exec 9>&-\n"
         "fi\n"
-        "last=''\n"
+        f"last=''; deadline=$((SECONDS + {MEMBERSHIP_WAIT_S}))\n"
         f"until node_states | grep -q {shlex.quote(f'^{node} true ')}; do\n"
         '  progress "$(node_states)"\n'
         '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
@@ -549,7 +560,9 @@ def _leave_script(node: str, stack: Sequence[str]) -> str:
         # Every other node answers (it was just seen online): no --skip-offline, which would let one miss the new
         # corosync.conf.
         f"if ! {q(pcs.cluster_node_remove(node, skip_offline=False))}; then\n"
-        f"  {q(pcs.node_unstandby(node))} || :; drop_mark {n}; exit 1\n"
+        # Half removed (no longer listed): the mark stays, so no other node leaves before this one is back.
+        f"  if listed {n}; then {q(pcs.node_unstandby(node))} || :; drop_mark {n}; fi\n"
+        "  exit 1\n"
         "fi\n"
         f"echo {shlex.quote(f'{node}: left the cluster')}\n"
     )
@@ -916,13 +929,22 @@ def _property_steps(s: Settings, fence_ids: Sequence[str]) -> list[Step]:
     first = s.first_node.name
     ident = cluster_identity(s)
     props, defaults = cluster_properties(s), resource_defaults(s)
+    names = " ".join(n.name for n in s.node_list)
     return [
         Step(
             "cluster-properties",
             first,
             StepKind.CIB,
-            q(pcs.property_set(props)) + "\n",
-            q(pcs.property_set(dict.fromkeys(props, ""))) + "\n",
+            q(pcs.property_set(props))
+            + "\n"
+            # The stack's nodes, for the membership steps (a node's mark is stale once it left the stack); pcs
+            # refuses a property it does not know.
+            + q(["crm_attribute", "--type", "crm_config", "--name", STACK_PROPERTY, "--update", names])
+            + "\n",
+            q(pcs.property_set(dict.fromkeys(props, "")))
+            + "\n"
+            + q(["crm_attribute", "--type", "crm_config", "--name", STACK_PROPERTY, "--delete"])
+            + " || :\n",
             depends_on=("cluster-enable", *fence_ids),
             replace_on=(ident,),
         ),

@@ -291,9 +291,14 @@ case "$1" in
             [ "$(cat "$FAKE/mark" 2>/dev/null)" = "$v" ] && rm -f "$FAKE/mark"; exit 0 ;;
 esac
 """,
-    # pcs as the cluster sees it: add and remove change corosync.conf and the node states.
+    # The stack's node list, as cluster-properties writes it into the CIB (absent until then).
+    "crm_attribute": r"""#!/bin/bash
+[ -f "$FAKE/stack" ] || exit 105; cat "$FAKE/stack"
+""",
+    # pcs as the cluster sees it: add and remove change corosync.conf and the node states; FAIL names a failing call.
     "pcs": r"""#!/bin/bash
 echo "$*" >> "$FAKE/calls"
+if [ -n "${FAIL:-}" ] && [ "$1 $2 $3" = "$FAIL" ]; then exit 1; fi
 case "$1 $2 $3" in
   "cluster node add") printf '    node {\n        name: %s\n    }\n' "$4" >> "$FAKE/corosync.conf"
                       echo "$4 true false" >> "$FAKE/states" ;;
@@ -329,11 +334,10 @@ def _in_cluster(fake: Path, script: str, wait_s: int) -> tuple[list[str], dict[s
         .replace(f"SECONDS + {MEMBERSHIP_WAIT_S}", f"SECONDS + {wait_s}")
         .replace("sleep 2", "sleep 0.1")
     )
-    return ["bash", "-c", script], {
-        "PATH": f"{fake}:/usr/bin:/bin",
-        "FAKE": str(fake),
-        "HA_LB_CLUSTER_LOCK": str(fake / "lock"),
-    }
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "FAKE": str(fake), "HA_LB_CLUSTER_LOCK": str(fake / "lock")}
+    if (fake / "fail").exists():
+        env["FAIL"] = (fake / "fail").read_text().strip()
+    return ["bash", "-c", script], env
 
 
 def run_in_cluster(fake: Path, script: str, stdin: str = "", wait_s: int = 3) -> subprocess.CompletedProcess[str]:
@@ -372,12 +376,14 @@ def test_a_member_joins_only_a_node_the_cluster_does_not_list_then_waits_for_it(
     assert not (fake / "mark").exists()
 
 
-def test_a_member_step_does_nothing_before_the_cluster_is_formed(tmp_path: Path) -> None:
+def test_a_member_step_waits_for_the_cluster_to_be_formed(tmp_path: Path) -> None:
+    """On a first `up` its runner has no cluster yet (cluster-setup forms it); on a runner replaced in the same
+    `up` neither: it waits either way, never reporting a join that did not happen."""
     step = plan_for(nodes=3).get("member-lb3")
     fake = fake_cluster(tmp_path, [], {})
     (fake / "corosync.conf").unlink()
-    done = run_in_cluster(fake, render_script(step), "S3cret-pw")
-    assert done.returncode == 0 and "not formed yet" in done.stdout and calls(fake) == []
+    done = run_in_cluster(fake, render_script(step), "S3cret-pw", wait_s=1)
+    assert done.returncode != 0 and "no running cluster on lb1 for lb3 to join" in done.stderr and calls(fake) == []
 
 
 def test_a_join_waits_while_another_node_is_out(tmp_path: Path) -> None:
@@ -567,3 +573,28 @@ def test_systemd_restarts_a_dead_haproxy_in_place_over_pacemakers_restart_no(pla
     service = RESTART_DROPIN_LINES.index("[Service]")
     assert RESTART_DROPIN_LINES.index("Restart=always") > service
     assert RESTART_DROPIN in step.create and RESTART_DROPIN in (step.delete or "")
+
+
+def test_a_failed_join_gives_the_mark_back_and_a_half_done_removal_keeps_it(tmp_path: Path) -> None:
+    join = plan_for(nodes=3).get("member-lb3")
+    fake = fake_cluster(tmp_path, ["lb1", "lb2"], {"lb1": ONLINE, "lb2": ONLINE})
+    (fake / "fail").write_text("cluster node add")
+    assert run_in_cluster(fake, render_script(join), "S3cret-pw").returncode != 0
+    assert not (fake / "mark").exists(), "a join that failed holds no node back"
+    # The removal failed after taking the node out of corosync.conf: its mark stays, so no other node leaves.
+    fake = fake_cluster(tmp_path / "half", ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE})
+    (fake / "pcs").write_text(
+        (fake / "pcs").read_text().replace("exit 1; fi", 'sed -i "/name: $4\\$/d" "$FAKE/corosync.conf"; exit 1; fi')
+    )
+    (fake / "fail").write_text("cluster node remove")
+    assert run_in_cluster(fake, leave(3, "lb2")).returncode != 0
+    assert (fake / "mark").read_text().strip() == "lb2"
+
+
+def test_a_mark_is_stale_once_its_holder_left_the_stack_as_the_cib_records_it(tmp_path: Path) -> None:
+    """A delete runs the script stored when its step was created: its own list still names a node taken out of the
+    stack since; the list cluster-properties keeps in the CIB does not."""
+    fake = fake_cluster(tmp_path, ["lb1", "lb2"], {"lb1": ONLINE, "lb2": ONLINE}, mark="lb3")
+    (fake / "stack").write_text("lb1 lb2\n")
+    assert run_in_cluster(fake, leave(3, "lb2")).returncode == 0, "lb3 is out of the stack: its mark is stale"
+    assert (fake / "mark").read_text().strip() == "lb2"

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
+from bench.failover import settle
 from components.plan import RESTART_DROPIN
 from lab import operations as ops
 from lab.probe import outage_around
@@ -50,23 +51,6 @@ def figures(values: list[float] | list[int], unit: str = " s") -> str:
     return f"{statistics.median(values):.2f}{unit} ({min(values):.2f}-{max(values):.2f}, n={len(values)})"
 
 
-def settle(ctx: ops.LabContext, timeout: float = 120) -> str:
-    names = {n.name for n in ctx.settings.node_list}
-
-    def settled() -> bool:
-        placed = ops.resource_nodes(ctx)
-        vip = placed.get("vip", set())
-        expected = names if ctx.settings.placement == "everywhere" else vip
-        return (
-            ops.node_states(ctx) == dict.fromkeys(names, True) and len(vip) == 1 and placed.get("haproxy") == expected
-        )
-
-    ops.wait_for("the cluster settled", settled, timeout, every=0.5)
-    home = ops.vip_node(ctx)
-    assert home is not None
-    return home
-
-
 def without_restart_dropin(ctx: ops.LabContext) -> None:
     for node in ops.alive_nodes(ctx):
         ok, out = ctx.on(node, f"sh -c 'rm -f {RESTART_DROPIN} && systemctl daemon-reload'", timeout=30)
@@ -80,7 +64,9 @@ def answered(prober: ops.Prober, since: float, count: int) -> bool:
 def kill_runs(ctx: ops.LabContext, result: Result, runs: int) -> None:
     any_node = ctx.settings.node_list[0].name
     for i in range(runs):
-        home = settle(ctx)
+        settle(ctx)  # every node online, the VIP with HAProxy
+        home = ops.vip_node(ctx)
+        assert home is not None
         time.sleep(12)  # past systemd's start limit window since the last start
         prober = ops.Prober(ctx.lab.netns, ops.stats_url(ctx), ops.stats_auth(ctx))
         try:

@@ -345,29 +345,32 @@ def _host_auth_script(members: list[tuple[str, str]]) -> str:
     return _read_one_secret() + f"printf '%s\\n' \"$secret\" | {q(pcs.host_auth(members))}\n"
 
 
+def _install_dropin(path: str, lines: Sequence[str]) -> str:
+    """A systemd drop-in written only when its content differs, systemd reloaded only then (every reload is felt by
+    whatever systemd is starting at that moment)."""
+    return (
+        f"install -d -m 0755 {shlex.quote(path.rsplit('/', 1)[0])}\n"
+        f"printf '%s\\n' {' '.join(shlex.quote(x) for x in lines)} > {path}.new\n"
+        f"if ! cmp -s {path}.new {path}; then\n"
+        f"  mv -f {path}.new {path}; systemctl daemon-reload\n"
+        f"else rm -f {path}.new; fi\n"
+    )
+
+
 def _haproxy_config_script(everywhere: bool) -> str:
     if everywhere:
         # Every node runs HAProxy bound to the VIP, which only one node holds: bind must accept a foreign address.
         # A unit drop-in (not sysctl.d) also works where /proc/sys is read-only outside the service's start.
         dropin = (
-            f"install -d -m 0755 {shlex.quote(NONLOCAL_BIND_DROPIN.rsplit('/', 1)[0])}\n"
-            "printf '%s\\n' '[Service]' "
-            "'ExecStartPre=/bin/sh -c \"echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind\"' "
-            f"> {NONLOCAL_BIND_DROPIN}.new\n"
-            f"if ! cmp -s {NONLOCAL_BIND_DROPIN}.new {NONLOCAL_BIND_DROPIN}; then\n"
-            f"  mv -f {NONLOCAL_BIND_DROPIN}.new {NONLOCAL_BIND_DROPIN}; systemctl daemon-reload\n"
-            f"else rm -f {NONLOCAL_BIND_DROPIN}.new; fi\n"
-            "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind\n"
+            _install_dropin(
+                NONLOCAL_BIND_DROPIN,
+                ["[Service]", 'ExecStartPre=/bin/sh -c "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind"'],
+            )
+            + "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind\n"
         )
     else:
         dropin = f"if [ -e {NONLOCAL_BIND_DROPIN} ]; then rm -f {NONLOCAL_BIND_DROPIN}; systemctl daemon-reload; fi\n"
-    restart = (
-        f"install -d -m 0755 {shlex.quote(RESTART_DROPIN.rsplit('/', 1)[0])}\n"
-        f"printf '%s\\n' {' '.join(shlex.quote(x) for x in RESTART_DROPIN_LINES)} > {RESTART_DROPIN}.new\n"
-        f"if ! cmp -s {RESTART_DROPIN}.new {RESTART_DROPIN}; then\n"
-        f"  mv -f {RESTART_DROPIN}.new {RESTART_DROPIN}; systemctl daemon-reload\n"
-        f"else rm -f {RESTART_DROPIN}.new; fi\n"
-    )
+    restart = _install_dropin(RESTART_DROPIN, RESTART_DROPIN_LINES)
     return (
         f"new=$(mktemp {HAPROXY_CFG}.XXXXXX)\n"
         'cat > "$new"\n'
@@ -408,10 +411,6 @@ def _cluster_setup_script(s: Settings, members: list[tuple[str, str]]) -> str:
         f"  {q(pcs.cluster_setup(name, members, s.token_ms))}\n"
         "fi\n"
     )
-
-
-def _member_pattern(node: str) -> str:
-    return shlex.quote(f"^[[:space:]]*name:[[:space:]]*{node}[[:space:]]*$")
 
 
 # The mark of a node out of the cluster for its replacement (`leave-<node>` takes it, `member-<node>` drops it once

@@ -175,7 +175,6 @@ class LabMocks(pulumi.runtime.Mocks):
                 record["delete"] = {"command": inputs["delete"], "connection": inputs["connection"]}
         if args.typ == "libvirt:index/domain:Domain":
             record["node"] = outputs["node"]
-            record["addresses"] = sorted(a for a, n in self.node_at.items() if n == outputs["node"])
         with self.lock:
             base = {} if replaced or previous is None else previous
             base.pop("delete", None)  # a step without a delete now has none to run

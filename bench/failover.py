@@ -1,12 +1,14 @@
 """Failover benchmark on the lab: outage on a hard kill of the VIP's node, and on a planned switchover.
 
-    sudo .venv/bin/python -m bench.failover [--runs 5] [--switchovers 3] [--profiles NAME ...]
+    sudo .venv/bin/python -m bench.failover [--nodes 2] [--fencing off] [--runs 5] [--switchovers 3] [--profiles ...]
 
-For each Pacemaker setup it brings up a 2-node lab with the program, then, run after run: probes the stats page
+For each Pacemaker setup it brings up a lab of `--nodes` nodes with the program (fencing off unless `--fencing on`:
+then each kill's outage includes the fence), then, run after run: probes the stats page
 on the VIP every 50 ms (timed by completion), SIGKILLs the container holding the VIP, waits for service from a
 survivor, and boots the dead node again. keepalived (Debian's, VRRP) runs on the same nodes with the same VIP as
 the baseline. Prints min/median/max per setup and the ratio to keepalived; writes bench/out/failover.json and a
-timeline PNG. Figures, never assertions: the tests prove behaviour, this measures it.
+timeline PNG (`failover-<n>-nodes-fencing-<on|off>.json` for other runs). Figures, never assertions: the tests prove
+behaviour, this measures it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     "everywhere, token 400": {"placement": "everywhere", "tokenMs": 400},
     "everywhere, token 350": {"placement": "everywhere", "tokenMs": 350},
     "everywhere, token 300": {"placement": "everywhere", "tokenMs": 300},
+    "default profile": {"profile": "default"},
+    "fast profile": {"profile": "fast"},
 }
 
 
@@ -114,10 +118,11 @@ def reachable(ctx: ops.LabContext, node: str) -> Callable[[], bool]:
 
 
 def pacemaker_runs(
-    name: str, cluster: dict[str, Any], runs: int, switchovers: int, work: Path, keep: bool
+    name: str, cluster: dict[str, Any], runs: int, switchovers: int, work: Path, keep: bool, nodes: int = 2
 ) -> tuple[Result, ops.LabContext]:
     result = Result(name)
-    ctx = ops.context(ops.lab_stack(work, "bench", cluster=cluster), state_dir=work / "lab", log=lambda _: None)
+    stack = ops.lab_stack(work, "bench", nodes=nodes, cluster=cluster)
+    ctx = ops.context(stack, state_dir=work / "lab", log=lambda _: None)
     result.bring_up_s = ops.up(ctx)
     result.steps = dict(ctx.lab.step_seconds)
     settle(ctx)
@@ -250,6 +255,8 @@ def timeline_png(results: list[Result], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.failover", description=__doc__.splitlines()[0])
+    p.add_argument("--nodes", type=int, default=2)
+    p.add_argument("--fencing", choices=["on", "off"], default="off")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--switchovers", type=int, default=3)
     p.add_argument("--profiles", nargs="*", default=list(PROFILES)[:4], choices=list(PROFILES))
@@ -270,8 +277,9 @@ def main(argv: list[str] | None = None) -> int:
                 work = Path(tmp) / f"p{i}"
                 work.mkdir()
                 keep = i == len(a.profiles) - 1
-                print(f"== {name}", flush=True)
-                result, ctx = pacemaker_runs(name, PROFILES[name], a.runs, a.switchovers, work, keep)
+                print(f"== {name}, {a.nodes} nodes, fencing {a.fencing}", flush=True)
+                cluster = {**PROFILES[name], "stonith": a.fencing == "on"}
+                result, ctx = pacemaker_runs(name, cluster, a.runs, a.switchovers, work, keep, a.nodes)
                 results.append(result)
                 if keep:
                     last_ctx = ctx
@@ -300,9 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         if r.bring_up_s is not None:
             slow = sorted(r.steps.items(), key=lambda kv: -kv[1])[:3]
             print(f"  {r.name:32} {r.bring_up_s:.1f} s; slowest steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in slow))
-    (OUT / "failover.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
-    timeline_png(results, OUT / "failover-timeline.png")
-    print(f"\nwrote {OUT / 'failover.json'} and {OUT / 'failover-timeline.png'}")
+    stem = "failover" if a.nodes == 2 and a.fencing == "off" else f"failover-{a.nodes}-nodes-fencing-{a.fencing}"
+    (OUT / f"{stem}.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
+    timeline_png(results, OUT / f"{stem}-timeline.png")
+    print(f"\nwrote {OUT / f'{stem}.json'} and {OUT / f'{stem}-timeline.png'}")
     return 0
 
 

@@ -526,8 +526,20 @@ def _member_script(node: str, addr: str, stack: Sequence[str]) -> str:
         f'comes back blank: run \\"pcs cluster node remove {node}\\" on a member, then pulumi up" >&2; exit 1\n'
         "  fi\n"
         "  sleep 2\n"
+        "done\n" + _forget_removed_nodes() + f"drop_mark {n}  # it is back\n"
+    )
+
+
+def _forget_removed_nodes() -> str:
+    # Pacemaker 2.1.5's controllers never forget a removed node: `crm_node -R` (what `pcs cluster node remove` runs)
+    # purges the CIB, the fencer and the attribute manager, but the controller's broadcast of the purge names no node
+    # (controld_messages.c, CRM_OP_RM_NODE_CACHE), so at its next membership change the DC writes every node it ever
+    # saw back into the CIB: a node replaced or scaled away shows OFFLINE in `pcs status` again. Once a join is
+    # done, a node Pacemaker lists that corosync.conf does not and that is offline is purged again.
+    return (
+        "for gone in $(node_states | awk '$2 == \"false\" {print $1}'); do\n"
+        '  listed "$gone" || crm_node --force --remove "$gone" >/dev/null 2>&1 || :\n'
         "done\n"
-        f"drop_mark {n}  # it is back\n"
     )
 
 

@@ -68,10 +68,11 @@ def _log(message: str) -> None:
 
 class PowerSwitch:
     """A node's power switch behind its BMC: power actions run on a worker thread, one at a time, in the order asked.
-    A request waits for its action up to `answer_within` seconds, then answers anyway: under ipmitool's 2 s
-    retransmit timeout (`fence_ipmilan --ipmitool-timeout`), so a slow boot never makes a client send the request
-    again, while an action that ends in time (a power off takes well under a second) is over when the answer goes
-    back, and the next status tells it. Status is always asked of the switch itself, never of a pending action.
+    A power off or cycle waits for its action up to `answer_within` seconds, then answers anyway: under ipmitool's
+    2 s retransmit timeout (`fence_ipmilan --ipmitool-timeout`), so a client never sends the request again, while an
+    off that ends in time (it takes well under a second) is over when the answer goes back, and the next status
+    tells it. A power on answers at once, as a BMC does: the chassis is on from the request, the OS boots after.
+    Status is always asked of the switch itself, never of a pending action.
 
     Power on of a node that is off first waits `post_seconds` (a machine's firmware self-test before its OS boots),
     and from the moment it is asked the chassis reports on, as a real BMC does. Why the lab needs it: a container
@@ -108,20 +109,22 @@ class PowerSwitch:
         """`on`, `off` or `cycle` (off, then on); True if it was done before the answer went back."""
         if action not in ("on", "off", "cycle"):
             raise ValueError(action)
+        # Set or cleared here, in the order asked, never by the worker: an off asked right after an on cancels it.
         if action == "off":
             self._cancel_boot.set()
-        elif action == "on" and not self._is_on():
-            self._posting.set()
+        else:
+            self._cancel_boot.clear()
+            if action == "on" and not self._is_on():
+                self._posting.set()
         done = threading.Event()
         self._actions.put((action, done))
-        return done.wait(self.answer_within)
+        return done.wait(0 if action == "on" else self.answer_within)
 
     def _boot(self) -> None:
         self._posting.set()
         try:
             if self._is_on():
                 return
-            self._cancel_boot.clear()
             if self._cancel_boot.wait(self.post_seconds):
                 _log(f"{self.name}: power on cancelled by a power off during the self-test")
                 return

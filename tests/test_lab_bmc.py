@@ -168,8 +168,8 @@ def test_power_switch_acts_in_order_and_answers_within_its_limit() -> None:
     switch = bmc.PowerSwitch("n1", on, off, lambda: state["on"], answer_within=0.2)
     assert switch.request("off")  # failed (logged), answered at once: the worker goes on
     started = time.monotonic()
-    assert not switch.request("on")  # not done within 0.2 s: answered anyway
-    assert 0.15 < time.monotonic() - started < 1
+    assert not switch.request("on")  # a power on answers at once, before the OS boots, as a BMC does
+    assert time.monotonic() - started < 0.1
     assert switch.is_on() and not state["on"]  # the chassis is on from the request, its OS still booting
     release.set()
     assert switch.request("cycle")  # queued behind the boot, then off and on
@@ -192,6 +192,7 @@ def test_power_on_reports_on_through_the_self_test_and_a_power_off_cancels_it() 
     switch = bmc.PowerSwitch("n1", on, off, lambda: state["on"], answer_within=0.1, post_seconds=0.6)
     started = time.monotonic()
     assert not switch.request("on")  # answered before the boot
+    assert time.monotonic() - started < 0.1
     assert switch.is_on() and not state["on"]  # the chassis is on, its OS not booted yet
     assert booted.wait(3)
     assert 0.5 < time.monotonic() - started < 2

@@ -295,6 +295,10 @@ esac
     "crm_attribute": r"""#!/bin/bash
 [ -f "$FAKE/stack" ] || exit 105; cat "$FAKE/stack"
 """,
+    # A node purged from the CIB leaves crm_mon's list.
+    "crm_node": r"""#!/bin/bash
+echo "crm_node $*" >> "$FAKE/calls"; sed -i "/^${!#} /d" "$FAKE/states"
+""",
     # pcs as the cluster sees it: add and remove change corosync.conf and the node states; FAIL names a failing call.
     "pcs": r"""#!/bin/bash
 echo "$*" >> "$FAKE/calls"
@@ -374,6 +378,17 @@ def test_a_member_joins_only_a_node_the_cluster_does_not_list_then_waits_for_it(
     assert auth == "host auth lb3 addr=10.0.0.13 -u hacluster"
     assert add.startswith("cluster node add lb3 addr=10.0.0.13 --start --wait=") and add.endswith("--enable")
     assert not (fake / "mark").exists()
+
+
+def test_a_member_step_purges_removed_nodes_pacemaker_wrote_back(tmp_path: Path) -> None:
+    """lb4, scaled away, is offline in the CIB again (the DC's controller remembered it): purged once the join is
+    done; a listed node that is offline (lb2, rebooting) is a member and stays."""
+    step = plan_for(nodes=3).get("member-lb3")
+    states = {"lb1": ONLINE, "lb2": "false false", "lb3": ONLINE, "lb4": "false false"}
+    fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], states)
+    assert run_in_cluster(fake, render_script(step), "S3cret-pw").returncode == 0
+    assert calls(fake) == ["crm_node --force --remove lb4"]
+    assert "lb4" not in (fake / "states").read_text() and "lb2 false" in (fake / "states").read_text()
 
 
 def test_a_member_step_waits_for_the_cluster_to_be_formed(tmp_path: Path) -> None:

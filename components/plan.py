@@ -63,7 +63,8 @@ class StepKind(StrEnum):
     CLUSTER = "cluster"  # corosync membership and config on live nodes
     CIB = "cib"  # an edit of the cluster configuration: runs offline with `pcs -f`
     CHECK = "check"  # asks a live system (a fence device's power status); changes nothing
-    MEMBERSHIP = "membership"  # a node joining or leaving the running cluster: waits for it, takes the lock itself
+    MEMBERSHIP = "membership"  # changes who is in the running cluster, or its corosync.conf: waits its turn (the
+    # mark), takes the lock itself
 
 
 class Stdin(StrEnum):
@@ -98,6 +99,10 @@ class Step:
     """Which component declares it: "cluster", "vip" or "node"."""
     about: tuple[str, ...] = ()
     """Nodes whose new VM (a replaced domain) means this step runs afresh: it is replaced with them."""
+    on_running_cluster: bool = False
+    """Runs against the running cluster (every CIB step is): when its node's VM was replaced in the same `up`, its
+    create waits until the new VM has joined rather than failing on a blank node. Not its delete: `pulumi destroy`
+    must not wait for a cluster that may be gone."""
     goes_with: str | None = GOES_WITH_ITS_OWNER
     """What makes the delete moot, so Pulumi skips it (`deleted_with`): see `GOES_WITH_ITS_OWNER` (the default),
     another step (by id), or None (nothing). Also what the step's registration waits for."""
@@ -155,9 +160,25 @@ def _lock_prelude() -> str:
 _LOCKED_KINDS = frozenset({StepKind.AUTH, StepKind.CLUSTER, StepKind.CIB})
 
 
-def render_script(step: Step, body: str | None = None) -> str:
+def _joined_prelude() -> str:
+    # A node's VM replaced in this `up` comes back blank; its member step (on another node) joins it, and nothing in
+    # Pulumi orders a cluster-wide step after that (the join must not wait on other nodes' VMs).
+    return (
+        f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S}))\n"
+        f"until [ -f {COROSYNC_CONF} ] && crm_mon -1 >/dev/null 2>&1; do\n"
+        '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
+        '    echo "ha-lb: step $ha_lb_step: $ha_lb_node does not run the cluster (a new VM not joined yet?)" >&2\n'
+        "    exit 1\n"
+        "  fi\n"
+        "  sleep 2\n"
+        "done\n"
+    )
+
+
+def render_script(step: Step, body: str | None = None, *, creating: bool = False) -> str:
     """The full bash script of a step: strict mode, an error line naming step, node and command, the cluster lock
-    for steps that change cluster-wide files, then the body."""
+    for steps that change cluster-wide files, then the body. `creating`: the script Pulumi runs to create or update
+    the step, which waits for a running cluster first where the step needs one."""
     text = step.create if body is None else body
     prelude = (
         "set -euo pipefail\n"
@@ -165,6 +186,8 @@ def render_script(step: Step, body: str | None = None) -> str:
         "trap 'echo \"ha-lb: step $ha_lb_step on node $ha_lb_node failed (exit $?) at: $BASH_COMMAND\" >&2' ERR\n"
         'cib_has() { cibadmin --query --xpath "$1" >/dev/null 2>&1; }\n'
     )
+    if creating and (step.on_running_cluster or step.kind is StepKind.CIB):
+        prelude += _joined_prelude()
     if step.kind in _LOCKED_KINDS:
         prelude += _lock_prelude()
     return prelude + text
@@ -531,11 +554,10 @@ def _member_script(node: str, addr: str, stack: Sequence[str]) -> str:
 
 
 def _forget_removed_nodes() -> str:
-    # Pacemaker 2.1.5's controllers never forget a removed node: `crm_node -R` (what `pcs cluster node remove` runs)
-    # purges the CIB, the fencer and the attribute manager, but the controller's broadcast of the purge names no node
-    # (controld_messages.c, CRM_OP_RM_NODE_CACHE), so at its next membership change the DC writes every node it ever
-    # saw back into the CIB: a node replaced or scaled away shows OFFLINE in `pcs status` again. Once a join is
-    # done, a node Pacemaker lists that corosync.conf does not and that is offline is purged again.
+    # At every membership change Pacemaker 2.1.5's DC writes every node in its controller's membership cache into
+    # the CIB (populate_cib_nodes): a removed node still in that cache comes back, OFFLINE in `pcs status` (the e2e
+    # saw a node scaled away return at a later replacement). Once a join is done, a node Pacemaker lists that
+    # corosync.conf does not and that is offline is purged again, as `pcs cluster node remove` does.
     return (
         "for gone in $(node_states | awk '$2 == \"false\" {print $1}'); do\n"
         '  listed "$gone" || crm_node --force --remove "$gone" >/dev/null 2>&1 || :\n'
@@ -600,15 +622,24 @@ def _cib_seed_delete() -> str:
     return f"if [ -e {CIB_XML} ] && [ ! -e {CIB_XML}.sig ]; then rm -f {CIB_XML}; fi\n"
 
 
-def _totem_script(token_ms: int) -> str:
-    # token_coefficient 0: the token is what the profile says at any size (corosync adds 650 ms per node past two).
+def _totem_script(node: str, token_ms: int, stack: Sequence[str]) -> str:
+    """token_coefficient 0: the token is what the profile says at any size (corosync adds 650 ms per node past two).
+
+    pcs rewrites corosync.conf whole on every node, as a join or a leave does from another node, where this node's
+    lock does not reach: it takes the mark as they do (waiting for a node out of the cluster to be back), then the
+    lock, and drops the mark once corosync runs with the new file."""
+    n = shlex.quote(node)
     return (
         "have=$(corosync-cmapctl -g totem.token 2>/dev/null | sed 's/.*= //') || have=\n"
         "coef=$(corosync-cmapctl -g totem.token_coefficient 2>/dev/null | sed 's/.*= //') || coef=\n"
-        f'if [ "$have" != {token_ms} ] || [ "$coef" != 0 ]; then\n'
-        f"  {q(pcs.totem_update(token_ms))}\n"
-        f"  {q(pcs.corosync_reload())}\n"
-        "fi\n"
+        f'if [ "$have" = {token_ms} ] && [ "$coef" = 0 ]; then exit 0; fi\n'
+        + _membership_functions()
+        + "ready() { :; }\n"
+        + _stale_function(stack)
+        + _wait_for_the_mark(node, "the totem token cannot change")
+        + _lock_prelude()
+        + f"if ! {q(pcs.totem_update(token_ms))} || ! {q(pcs.corosync_reload())}; then drop_mark {n}; exit 1; fi\n"
+        + f"drop_mark {n}\n"
     )
 
 
@@ -753,6 +784,7 @@ def _formation_steps(s: Settings) -> list[Step]:
             f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_disable_all())}; fi\n",
             depends_on=("cluster-start",),
             replace_on=(ident,),
+            on_running_cluster=True,
         )
     )
     return steps
@@ -806,11 +838,13 @@ def _membership_steps(s: Settings) -> list[Step]:
         Step(
             "cluster-totem",
             first,
-            StepKind.CLUSTER,
-            _totem_script(s.token_ms),
-            f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.totem_update(None))}; {q(pcs.corosync_reload())}; fi\n",
+            StepKind.MEMBERSHIP,
+            _totem_script(first, s.token_ms, names),
+            _lock_prelude()
+            + f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.totem_update(None))}; {q(pcs.corosync_reload())}; fi\n",
             depends_on=("cluster-start",),
             replace_on=(ident,),
+            on_running_cluster=True,
         )
     )
     return steps

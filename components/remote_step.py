@@ -56,7 +56,7 @@ def declare_step(prefix: str, step: Step, target: SshTarget, o: StepOptions) -> 
     return remote.Command(
         f"{prefix}-{step.id}",
         connection=target.connection(),
-        create=remote_command(render_script(step), target.user),
+        create=remote_command(render_script(step, creating=True), target.user),
         delete=remote_command(render_script(step, step.delete), target.user) if step.delete else None,
         stdin=o.stdin,
         triggers=[*step.replace_on, *o.extra_triggers],

@@ -8,6 +8,7 @@ directory and network namespace, and is taken down (containers, mounts, APT serv
 
 import itertools
 import shlex
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import pytest
 from components.plan import cib_expectations
 from lab import bmc
 from lab import operations as ops
-from lab.nodes import netns_for
+from lab.nodes import BRIDGE, netns_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("lab"), pytest.mark.timeout(1500)]
 
@@ -402,6 +403,7 @@ def replaced_vms_leave_and_rejoin_one_at_a_time(lab: ops.LabContext, tmp_path: P
         log=print,
     )
     inits = {n: lab.lab.containers.init_pid(n) for n in names}
+    mac_before = bridge_mac(lab)
     online: list[int] = []  # the stack's nodes online in the cluster, sampled through the whole `up`
     done = threading.Event()
 
@@ -446,8 +448,8 @@ def replaced_vms_leave_and_rejoin_one_at_a_time(lab: ops.LabContext, tmp_path: P
         f"at least {min(online)} nodes online throughout, longest gap between answers {longest:.2f} s; gaps at {spans} s"
     )
     if len(windows) > moves:
-        # Seen in 2 e2e runs, never by hand: a second gap of ~2.6 s as the node took itself out of the cluster, after
-        # its standby. What the cluster said then, for the next look.
+        # What the cluster said around the unplanned gap, to find its cause. (Once it was the lab's own: its bridge
+        # took the lowest port's MAC, which changed when a replaced node's port went; now it has a fixed MAC.)
         for node in ops.alive_nodes(lab):
             since, until = (
                 time.strftime("%F %T", time.gmtime(started + t)) for t in (spans[-1][0] - 8, spans[-1][1] + 2)
@@ -458,9 +460,17 @@ def replaced_vms_leave_and_rejoin_one_at_a_time(lab: ops.LabContext, tmp_path: P
                 x for x in log.splitlines() if not any(n in x for n in ("haproxy[", "cloud-init[", "sudo[", "sshd["))
             ]
             print(f"--- {node}, {since} to {until}:\n" + "\n".join(kept))
-    # At most one gap beyond the switchovers (the one above, open), none longer than the switchover's.
-    assert len(windows) <= moves + 1, f"failed probes beyond the planned switchovers: at {spans} s"
+    # Failed probes only in the planned switchovers, none of them long.
+    assert len(windows) <= moves, f"failed probes beyond the planned switchovers: at {spans} s"
     assert longest < 5, f"{longest:.2f} s without an answer"
+    assert bridge_mac(lab) == mac_before == lab.network.bridge_mac, "the gateway's MAC never moves, as libvirt's"
+
+
+def bridge_mac(lab: ops.LabContext) -> str:
+    shown = subprocess.run(
+        ["ip", "-n", lab.lab.netns, "-br", "link", "show", BRIDGE], capture_output=True, text=True, check=True
+    )
+    return shown.stdout.split()[2]
 
 
 def killed_haproxy_comes_back_in_place(lab: ops.LabContext) -> None:

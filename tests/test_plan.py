@@ -420,6 +420,44 @@ def test_a_member_step_waits_for_the_cluster_and_names_a_listed_node_that_never_
     assert done.returncode != 0 and "no running cluster on lb1 for lb3 to join" in done.stderr
 
 
+def test_the_totem_change_waits_its_turn_and_holds_the_mark_while_pcs_rewrites_corosync_conf(tmp_path: Path) -> None:
+    """`pcs cluster config update` rewrites corosync.conf on every node, as a leave's `pcs cluster node remove` does
+    from the leaving node, where the first node's lock does not reach: both take the mark."""
+    step = plan_for(nodes=3).get("cluster-totem")
+    fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE}, mark="lb2")
+    (fake / "corosync-cmapctl").write_text("#!/bin/sh\nexit 1\n")  # no runtime token yet: a change
+    (fake / "corosync-cmapctl").chmod(0o755)
+    done = run_in_cluster(fake, render_script(step, creating=True), wait_s=1)
+    assert done.returncode != 0 and calls(fake) == []
+    assert "the totem token cannot change: lb2 is out of the cluster or joining it" in done.stderr
+    (fake / "mark").unlink()
+    pcs = (
+        (fake / "pcs")
+        .read_text()
+        .replace('echo "$*" >> "$FAKE/calls"', 'echo "$* [$(cat "$FAKE/mark")]" >> "$FAKE/calls"')
+    )
+    (fake / "pcs").write_text(pcs)
+    done = run_in_cluster(fake, render_script(step, creating=True))
+    assert done.returncode == 0, done.stderr
+    assert [c.rsplit(" ", 1)[1] for c in calls(fake)] == ["[lb1]", "[lb1]"], "both calls under the mark"
+    assert calls(fake)[0].startswith("cluster config update totem token=") and not (fake / "mark").exists()
+
+
+def test_a_cluster_wide_step_on_a_new_vm_waits_until_it_has_joined(tmp_path: Path) -> None:
+    """The first node's VM replaced in the same `up` as a change of a cluster-wide step: the step waits for the new
+    VM's join (its member step, run elsewhere) rather than failing on a blank node; offline runs never wait."""
+    fake = fake_cluster(tmp_path, [], {})
+    (fake / "corosync.conf").unlink()
+    plan = plan_for(nodes=3)
+    for step_id in ("vip", "cluster-totem", "cluster-enable"):
+        step = plan.get(step_id)
+        done = run_in_cluster(fake, render_script(step, creating=True), wait_s=1)
+        assert done.returncode != 0 and "lb1 does not run the cluster (a new VM not joined yet?)" in done.stderr
+        assert "does not run the cluster" not in render_script(step) + render_script(step, step.delete or "")
+    for step_id in ("cluster-setup", "cluster-start", "host-auth"):  # they form the cluster on a first `up`
+        assert "does not run the cluster" not in render_script(plan.get(step_id), creating=True)
+
+
 def leave(nodes: int, node: str) -> str:
     step = plan_for(nodes=nodes).get(f"leave-{node}")
     assert step.delete is not None
@@ -525,13 +563,14 @@ def test_cluster_wide_steps_take_the_cluster_lock_and_node_steps_do_not() -> Non
     for step in plan.steps:
         locked = "flock -w" in render_script(step)
         if step.kind is StepKind.MEMBERSHIP:
-            # Only around the change (a join waits for the cluster first, a leave for the other nodes): holding
-            # the lock while waiting would hold up the very steps that end the wait.
-            assert locked == step.id.startswith("member-"), step.id
+            # Only around the change (a join waits for the cluster first, a leave for the other nodes, the totem
+            # change for its turn): holding the lock while waiting would hold up the very steps that end the wait.
+            assert locked == (step.id.startswith("member-") or step.id == "cluster-totem"), step.id
             if locked:
                 script = render_script(step)
-                assert script.index("flock -w") > script.index("if ! listed lb"), step.id
-            assert "flock -w" not in render_script(step, step.delete or ""), step.id
+                assert script.index("flock -w") > script.index("take_mark lb"), step.id
+            # The totem's delete (`pulumi destroy`) waits for no turn: locked throughout.
+            assert ("flock -w" in render_script(step, step.delete or "")) == (step.id == "cluster-totem"), step.id
             continue
         assert locked == (step.kind in (StepKind.AUTH, StepKind.CLUSTER, StepKind.CIB)), step.id
         if step.delete:

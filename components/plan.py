@@ -160,13 +160,26 @@ def _lock_prelude() -> str:
 _LOCKED_KINDS = frozenset({StepKind.AUTH, StepKind.CLUSTER, StepKind.CIB})
 
 
+CLUSTER_STOPPED_S = 120
+"""How long a node with a corosync.conf may have Pacemaker stopped before a step waiting for it fails: a joining
+node is started within seconds of getting its corosync.conf; a cluster stopped by hand is an error to report."""
+
+
 def _joined_prelude() -> str:
     # A node's VM replaced in this `up` comes back blank; its member step (on another node) joins it, and nothing in
-    # Pulumi orders a cluster-wide step after that (the join must not wait on other nodes' VMs).
+    # Pulumi orders a cluster-wide step after that (the join must not wait on other nodes' VMs). Online as
+    # Pacemaker sees it: by then the node has the cluster's CIB, which pcs reads locally.
+    online = '<node name=\\"$ha_lb_node\\" [^>]*online=\\"true\\"'
     return (
-        f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S}))\n"
-        f"until [ -f {COROSYNC_CONF} ] && crm_mon -1 >/dev/null 2>&1; do\n"
-        '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
+        f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S})); stopped=0\n"
+        f'until crm_mon -1 --output-as=xml 2>/dev/null | grep -Eq "{online}"; do\n'
+        '  [ "$stopped" -gt 0 ] || [ -n "${told:-}" ] || { told=1; echo "ha-lb: $ha_lb_step waits for $ha_lb_node '
+        'to be an online cluster member"; }\n'
+        f"  if [ -f {COROSYNC_CONF} ] && ! systemctl is-active -q pacemaker; then stopped=$((stopped + 2)); "
+        "else stopped=0; fi\n"
+        f'  if [ "$stopped" -ge {CLUSTER_STOPPED_S} ]; then\n'
+        '    echo "ha-lb: step $ha_lb_step: the cluster is stopped on $ha_lb_node (pcs cluster start)" >&2; exit 1\n'
+        '  elif [ "$SECONDS" -ge "$deadline" ]; then\n'
         '    echo "ha-lb: step $ha_lb_step: $ha_lb_node does not run the cluster (a new VM not joined yet?)" >&2\n'
         "    exit 1\n"
         "  fi\n"
@@ -508,9 +521,10 @@ def _stale_function(stack: Sequence[str]) -> str:
     a delete runs the script stored when its step was created."""
     in_stack = " ".join(shlex.quote(x) for x in stack)
     return (
-        "stale() { local in_stack; in_stack=$(crm_attribute --type crm_config --name "
+        # The totem change marks as `totem@<its node>`: stale on the same terms as its node.
+        "stale() { local who=${1#totem@} in_stack; in_stack=$(crm_attribute --type crm_config --name "
         f"{STACK_PROPERTY} --query --quiet 2>/dev/null) || in_stack=''; "
-        f'! listed "$1" && case " ${{in_stack:-{in_stack}}} " in *" $1 "*) false ;; *) true ;; esac; }}\n'
+        f'! listed "$who" && case " ${{in_stack:-{in_stack}}} " in *" $who "*) false ;; *) true ;; esac; }}\n'
     )
 
 
@@ -534,11 +548,11 @@ def _member_script(node: str, addr: str, stack: Sequence[str]) -> str:
         "  ready() { :; }\n"
         f"  {_stale_function(stack)}"
         + "".join(f"  {line}\n" for line in _wait_for_the_mark(node, f"{node} cannot join").splitlines())
+        # Not added, whatever stopped it (even a lock never had): the mark goes. Added: kept until it is online.
+        + f"  trap {shlex.quote(f'listed {n} || drop_mark {n}')} EXIT\n"
         + "".join(f"  {line}\n" for line in _lock_prelude().splitlines())
-        + f"  if ! printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(node, addr)]))} "
-        f"|| ! {q(pcs.cluster_node_add(node, addr, CLUSTER_START_WAIT_S))}; then\n"
-        f"    listed {n} || drop_mark {n}; exit 1\n"
-        "  fi\n"
+        + f"  printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(node, addr)]))}\n"
+        f"  {q(pcs.cluster_node_add(node, addr, CLUSTER_START_WAIT_S))}\n"
         "  exec 9>&-\n"
         "fi\n"
         f"last=''; deadline=$((SECONDS + {MEMBERSHIP_WAIT_S}))\n"
@@ -559,9 +573,10 @@ def _forget_removed_nodes() -> str:
     # saw a node scaled away return at a later replacement). Once a join is done, a node Pacemaker lists that
     # corosync.conf does not and that is offline is purged again, as `pcs cluster node remove` does.
     return (
-        "for gone in $(node_states | awk '$2 == \"false\" {print $1}'); do\n"
-        '  listed "$gone" || crm_node --force --remove "$gone" >/dev/null 2>&1 || :\n'
-        "done\n"
+        "gone=$(crm_mon -1 --output-as=xml 2>/dev/null | python3 -c 'import sys, xml.etree.ElementTree as E\n"
+        'for n in E.parse(sys.stdin).getroot().iterfind("nodes/node"):\n'
+        '    if n.get("type") == "member" and n.get("online") == "false": print(n.get("name"))\') || gone=\n'
+        'for g in $gone; do listed "$g" || timeout 60 crm_node --force --remove "$g" >/dev/null 2>&1 || :; done\n'
     )
 
 
@@ -628,7 +643,8 @@ def _totem_script(node: str, token_ms: int, stack: Sequence[str]) -> str:
     pcs rewrites corosync.conf whole on every node, as a join or a leave does from another node, where this node's
     lock does not reach: it takes the mark as they do (waiting for a node out of the cluster to be back), then the
     lock, and drops the mark once corosync runs with the new file."""
-    n = shlex.quote(node)
+    # A mark of its own kind: the node's name is its leave's (or join's) mark, which this must wait for, not take.
+    mark = f"totem@{node}"
     return (
         "have=$(corosync-cmapctl -g totem.token 2>/dev/null | sed 's/.*= //') || have=\n"
         "coef=$(corosync-cmapctl -g totem.token_coefficient 2>/dev/null | sed 's/.*= //') || coef=\n"
@@ -636,10 +652,11 @@ def _totem_script(node: str, token_ms: int, stack: Sequence[str]) -> str:
         + _membership_functions()
         + "ready() { :; }\n"
         + _stale_function(stack)
-        + _wait_for_the_mark(node, "the totem token cannot change")
+        + _wait_for_the_mark(mark, "the totem token cannot change")
+        + f"trap {shlex.quote(f'drop_mark {mark}')} EXIT  # whatever happens next, even a lock never had\n"
         + _lock_prelude()
-        + f"if ! {q(pcs.totem_update(token_ms))} || ! {q(pcs.corosync_reload())}; then drop_mark {n}; exit 1; fi\n"
-        + f"drop_mark {n}\n"
+        + f"{q(pcs.totem_update(token_ms))}\n"
+        + f"{q(pcs.corosync_reload())}\n"
     )
 
 

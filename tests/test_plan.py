@@ -8,6 +8,7 @@ import pytest
 
 from components.plan import (
     CLUSTER_START_WAIT_S,
+    CLUSTER_STOPPED_S,
     COROSYNC_CONF,
     MEMBERSHIP_WAIT_S,
     RESTART_DROPIN,
@@ -279,7 +280,7 @@ CLUSTER_FAKES = {
     "crm_mon": r"""#!/bin/bash
 [ -f "$FAKE/running" ] || exit 102
 echo '<crm_mon><nodes>'
-while read -r n o s; do echo "<node name=\"$n\" online=\"$o\" standby=\"$s\"/>"; done < "$FAKE/states"
+while read -r n o s; do echo "<node name=\"$n\" online=\"$o\" standby=\"$s\" type=\"member\"/>"; done < "$FAKE/states"
 echo '</nodes></crm_mon>'
 """,
     # The leaving mark in a file: create fails when it exists (noclobber), as the CIB's create of an existing id.
@@ -430,17 +431,30 @@ def test_the_totem_change_waits_its_turn_and_holds_the_mark_while_pcs_rewrites_c
     done = run_in_cluster(fake, render_script(step, creating=True), wait_s=1)
     assert done.returncode != 0 and calls(fake) == []
     assert "the totem token cannot change: lb2 is out of the cluster or joining it" in done.stderr
+    # Its own node's mark is its node's leave (or join), never its own: it waits for that too.
+    (fake / "mark").write_text("lb1\n")
+    done = run_in_cluster(fake, render_script(step, creating=True), wait_s=1)
+    assert done.returncode != 0 and calls(fake) == [] and (fake / "mark").read_text().strip() == "lb1"
     (fake / "mark").unlink()
-    pcs = (
-        (fake / "pcs")
-        .read_text()
-        .replace('echo "$*" >> "$FAKE/calls"', 'echo "$* [$(cat "$FAKE/mark")]" >> "$FAKE/calls"')
-    )
-    (fake / "pcs").write_text(pcs)
+    recording = 'echo "$* [$(cat "$FAKE/mark")]" >> "$FAKE/calls"'
+    (fake / "pcs").write_text((fake / "pcs").read_text().replace('echo "$*" >> "$FAKE/calls"', recording))
     done = run_in_cluster(fake, render_script(step, creating=True))
     assert done.returncode == 0, done.stderr
-    assert [c.rsplit(" ", 1)[1] for c in calls(fake)] == ["[lb1]", "[lb1]"], "both calls under the mark"
+    assert [c.rsplit(" ", 1)[1] for c in calls(fake)] == ["[totem@lb1]"] * 2, "both calls under the mark"
     assert calls(fake)[0].startswith("cluster config update totem token=") and not (fake / "mark").exists()
+    # A failing pcs call (a node that does not answer) leaves no mark behind.
+    (fake / "calls").unlink()
+    (fake / "fail").write_text("cluster config update")
+    done = run_in_cluster(fake, render_script(step, creating=True))
+    assert done.returncode != 0 and len(calls(fake)) == 1 and not (fake / "mark").exists()
+
+
+def test_a_totem_mark_is_stale_only_when_its_node_is(tmp_path: Path) -> None:
+    fake = fake_cluster(tmp_path, ["lb1", "lb2"], {"lb1": ONLINE, "lb2": ONLINE}, mark="totem@lb1")
+    done = run_in_cluster(fake, leave(2, "lb2"), wait_s=1)
+    assert done.returncode != 0 and "totem@lb1 is out of the cluster or joining it" in done.stderr
+    fake = fake_cluster(tmp_path / "gone", ["lb2", "lb3"], {"lb2": ONLINE, "lb3": ONLINE}, mark="totem@lb9")
+    assert run_in_cluster(fake, leave(2, "lb2")).returncode == 0
 
 
 def test_a_cluster_wide_step_on_a_new_vm_waits_until_it_has_joined(tmp_path: Path) -> None:
@@ -453,7 +467,19 @@ def test_a_cluster_wide_step_on_a_new_vm_waits_until_it_has_joined(tmp_path: Pat
         step = plan.get(step_id)
         done = run_in_cluster(fake, render_script(step, creating=True), wait_s=1)
         assert done.returncode != 0 and "lb1 does not run the cluster (a new VM not joined yet?)" in done.stderr
+        assert "waits for lb1 to be an online cluster member" in done.stdout
         assert "does not run the cluster" not in render_script(step) + render_script(step, step.delete or "")
+    # Online in Pacemaker's view: it runs.
+    fake = fake_cluster(tmp_path / "joined", ["lb1"], {"lb1": ONLINE})
+    done = run_in_cluster(fake, render_script(plan.get("cluster-enable"), creating=True))
+    assert done.returncode == 0 and calls(fake) == ["cluster enable --all"], done.stderr
+    # A node whose cluster was stopped by hand fails at once, not after the join's long wait.
+    fake = fake_cluster(tmp_path / "stopped", ["lb1"], {"lb1": "false false"})
+    (fake / "systemctl").write_text("#!/bin/sh\nexit 3\n")
+    (fake / "systemctl").chmod(0o755)
+    script = render_script(plan.get("vip"), creating=True).replace(f"-ge {CLUSTER_STOPPED_S}", "-ge 6")
+    done = run_in_cluster(fake, script, wait_s=60)
+    assert done.returncode != 0 and "the cluster is stopped on lb1 (pcs cluster start)" in done.stderr
     for step_id in ("cluster-setup", "cluster-start", "host-auth"):  # they form the cluster on a first `up`
         assert "does not run the cluster" not in render_script(plan.get(step_id), creating=True)
 
@@ -568,7 +594,7 @@ def test_cluster_wide_steps_take_the_cluster_lock_and_node_steps_do_not() -> Non
             assert locked == (step.id.startswith("member-") or step.id == "cluster-totem"), step.id
             if locked:
                 script = render_script(step)
-                assert script.index("flock -w") > script.index("take_mark lb"), step.id
+                assert script.index("flock -w") > script.index("take_mark "), step.id
             # The totem's delete (`pulumi destroy`) waits for no turn: locked throughout.
             assert ("flock -w" in render_script(step, step.delete or "")) == (step.id == "cluster-totem"), step.id
             continue

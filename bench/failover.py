@@ -47,6 +47,8 @@ class Result:
     outages: list[float] = field(default_factory=list)
     switchovers: list[float] = field(default_factory=list)
     bring_up_s: float | None = None
+    token_ms: int | None = None
+    """The token the cluster ran with (corosync's runtime value): detection is token + consensus, 2.2 x token."""
     steps: dict[str, float] = field(default_factory=dict)
     timelines: list[list[tuple[float, bool]]] = field(default_factory=list)
     """Every run's probes: (completion time relative to the kill, ok)."""
@@ -124,6 +126,8 @@ def pacemaker_runs(
     stack = ops.lab_stack(work, "bench", nodes=nodes, cluster=cluster)
     ctx = ops.context(stack, state_dir=work / "lab", log=lambda _: None)
     result.bring_up_s = ops.up(ctx)
+    ok, out = ctx.on(ctx.settings.first_node.name, "corosync-cmapctl -g runtime.config.totem.token", timeout=15)
+    result.token_ms = int(out.rsplit("=", 1)[1]) if ok and "=" in out else None
     result.steps = dict(ctx.lab.step_seconds)
     settle(ctx)
     kill_runs(ctx, result, runs, holder=lambda: ops.vip_node(ctx), after=lambda _: settle(ctx))
@@ -298,7 +302,13 @@ def main(argv: list[str] | None = None) -> int:
             if baseline and r.outages and baseline.outages
             else ""
         )
-        print(f"  {r.name:32} {figures(r.outages)}{ratio}")
+        beyond = (
+            f"; median beyond detection (2.2 x token {r.token_ms} ms): "
+            f"{statistics.median(r.outages) - 2.2 * r.token_ms / 1000:.2f} s"
+            if r.token_ms and r.outages
+            else ""
+        )
+        print(f"  {r.name:32} {figures(r.outages)}{ratio}{beyond}")
     print("planned switchover (pcs node standby):")
     for r in results:
         if r.switchovers:

@@ -455,6 +455,13 @@ def _cluster_setup_script(s: Settings, members: list[tuple[str, str]]) -> str:
 # config` shows it as ha-lb-leaving).
 LEAVING_ID = "ha-lb-leaving"
 STACK_PROPERTY = "ha-lb-stack"
+
+
+def _stack_attribute(*action: str) -> list[str]:
+    """`crm_attribute` on the stack's node list in the CIB (`pcs property` refuses a property it does not know)."""
+    return ["crm_attribute", "--type", "crm_config", "--name", STACK_PROPERTY, *action]
+
+
 MEMBERSHIP_WAIT_S = 1800
 """How long a join or a leave waits without the cluster changing at all (every change starts the wait again)."""
 
@@ -466,11 +473,11 @@ def _membership_functions() -> str:
         'listed() { grep -Eq "^[[:space:]]*name:[[:space:]]*$1[[:space:]]*\\$" '
         f"{COROSYNC_CONF} 2>/dev/null; }}\n"
         f"listed_nodes() {{ sed -n 's/^[[:space:]]*name:[[:space:]]*\\([^[:space:]]*\\).*/\\1/p' {COROSYNC_CONF}; }}\n"
-        "# name online standby, for each node the cluster knows (crm_mon's XML: its stable output).\n"
+        "# name online standby, for each cluster node (not remote ones; crm_mon's XML: its stable output).\n"
         "node_states() {\n"
         "  crm_mon -1 --output-as=xml 2>/dev/null | python3 -c 'import sys, xml.etree.ElementTree as E\n"
-        'for n in E.parse(sys.stdin).getroot().iterfind("nodes/node"): '
-        'print(n.get("name"), n.get("online"), n.get("standby"))\'\n'
+        'for n in E.parse(sys.stdin).getroot().iterfind("nodes/node"):\n'
+        '    if n.get("type") == "member": print(n.get("name"), n.get("online"), n.get("standby"))\'\n'
         "}\n"
         f'marked() {{ {{ cibadmin --query --xpath "{mark}/nvpair" 2>/dev/null || :; }} '
         '| sed -n \'s/.* value="\\([^"]*\\)".*/\\1/p\'; }\n'
@@ -522,8 +529,8 @@ def _stale_function(stack: Sequence[str]) -> str:
     in_stack = " ".join(shlex.quote(x) for x in stack)
     return (
         # The totem change marks as `totem@<its node>`: stale on the same terms as its node.
-        "stale() { local who=${1#totem@} in_stack; in_stack=$(crm_attribute --type crm_config --name "
-        f"{STACK_PROPERTY} --query --quiet 2>/dev/null) || in_stack=''; "
+        "stale() { local who=${1#totem@} in_stack; "
+        f"in_stack=$({q(_stack_attribute('--query', '--quiet'))} 2>/dev/null) || in_stack=''; "
         f'! listed "$who" && case " ${{in_stack:-{in_stack}}} " in *" $who "*) false ;; *) true ;; esac; }}\n'
     )
 
@@ -573,9 +580,7 @@ def _forget_removed_nodes() -> str:
     # saw a node scaled away return at a later replacement). Once a join is done, a node Pacemaker lists that
     # corosync.conf does not and that is offline is purged again, as `pcs cluster node remove` does.
     return (
-        "gone=$(crm_mon -1 --output-as=xml 2>/dev/null | python3 -c 'import sys, xml.etree.ElementTree as E\n"
-        'for n in E.parse(sys.stdin).getroot().iterfind("nodes/node"):\n'
-        '    if n.get("type") == "member" and n.get("online") == "false": print(n.get("name"))\') || gone=\n'
+        "gone=$(node_states | awk '$2 == \"false\" {print $1}') || gone=\n"
         'for g in $gone; do listed "$g" || timeout 60 crm_node --force --remove "$g" >/dev/null 2>&1 || :; done\n'
     )
 
@@ -1001,12 +1006,9 @@ def _property_steps(s: Settings, fence_ids: Sequence[str]) -> list[Step]:
             + "\n"
             # The stack's nodes, for the membership steps (a node's mark is stale once it left the stack); pcs
             # refuses a property it does not know.
-            + q(["crm_attribute", "--type", "crm_config", "--name", STACK_PROPERTY, "--update", names])
+            + q(_stack_attribute("--update", names))
             + "\n",
-            q(pcs.property_set(dict.fromkeys(props, "")))
-            + "\n"
-            + q(["crm_attribute", "--type", "crm_config", "--name", STACK_PROPERTY, "--delete"])
-            + " || :\n",
+            q(pcs.property_set(dict.fromkeys(props, ""))) + "\n" + q(_stack_attribute("--delete")) + " || :\n",
             depends_on=("cluster-enable", *fence_ids),
             replace_on=(ident,),
         ),

@@ -50,7 +50,7 @@ class HaCluster(pulumi.ComponentResource):
         s = args.settings
         targets = {
             n.name: SshTarget(str(n.address), s.ssh.user, s.ssh.port, args.ssh_private_key, args.host_keys[n.name])
-            for n in s.node_list
+            for n in s.vms
         }
         stdin = {Stdin.HACLUSTER_PASSWORD: args.hacluster_password, Stdin.HAPROXY_CFG: args.haproxy_cfg}
         if args.fence_secret is not None:

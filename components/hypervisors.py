@@ -30,7 +30,7 @@ class Hypervisors(pulumi.ComponentResource):
         lib = s.libvirt
         self.providers: dict[str, libvirt.Provider] = {}
         self.base_volumes: dict[str, libvirt.Volume] = {}
-        for uri in sorted({n.host_uri for n in s.node_list}):
+        for uri in sorted({n.host_uri for n in s.vms}):
             suffix = fingerprint(uri)[:8]  # stable whichever other hosts come and go
             provider = libvirt.Provider(f"{name}-{suffix}", uri=uri, opts=pulumi.ResourceOptions(parent=self))
             self.providers[uri] = provider

@@ -201,3 +201,33 @@ def location_add(cid: str, rsc: str, node: str, score: str) -> list[str]:
 
 def constraint_delete(cid: str) -> list[str]:
     return [PCS, "constraint", "delete", cid]
+
+
+def qdevice_setup() -> list[str]:
+    """`pcs qdevice setup model net --enable --start`, on the arbiter: qnetd's certificate authority and service."""
+    return [PCS, "qdevice", "setup", "model", "net", "--enable", "--start"]
+
+
+def qdevice_destroy() -> list[str]:
+    """`pcs qdevice destroy net`: stops and disables qnetd, deletes its certificates."""
+    return [PCS, "qdevice", "destroy", "net"]
+
+
+def quorum_device_add(
+    host: str, algorithm: str, heuristic: str | None = None, corosync_conf: str | None = None
+) -> list[str]:
+    """`pcs quorum device add model net host=H algorithm=A [heuristics mode=sync exec_NAME=CMD]`: pcs signs each
+    node's qdevice certificate through the arbiter's pcsd, writes the device into corosync.conf everywhere (dropping
+    two_node), and starts and enables corosync-qdevice on every node. `heuristic`: a command that passes only where
+    it should win a tie, run by corosync-qdevice at each membership change (`mode=sync`)."""
+    argv = [PCS, "quorum", "device", "add", "model", "net", f"host={host}", f"algorithm={algorithm}"]
+    if heuristic is not None:
+        argv += ["heuristics", "mode=sync", f"exec_vip={heuristic}"]
+    if corosync_conf is not None:
+        argv += ["--corosync_conf", corosync_conf]
+    return argv
+
+
+def quorum_device_remove() -> list[str]:
+    """`pcs quorum device remove`: stops and disables corosync-qdevice everywhere, restores two_node if 2 nodes."""
+    return [PCS, "quorum", "device", "remove"]

@@ -528,20 +528,22 @@ def _stale_function(stack: Sequence[str]) -> str:
     a delete runs the script stored when its step was created."""
     in_stack = " ".join(shlex.quote(x) for x in stack)
     return (
-        # The totem change marks as `totem@<its node>`: stale on the same terms as its node.
-        "stale() { local who=${1#totem@} in_stack; "
+        # The totem change and the quorum device mark as `totem@<its node>`, `qdevice@<its node>`: stale on the
+        # same terms as their node.
+        "stale() { local who=${1#*@} in_stack; "
         f"in_stack=$({q(_stack_attribute('--query', '--quiet'))} 2>/dev/null) || in_stack=''; "
         f'! listed "$who" && case " ${{in_stack:-{in_stack}}} " in *" $who "*) false ;; *) true ;; esac; }}\n'
     )
 
 
-def _member_script(node: str, addr: str, stack: Sequence[str]) -> str:
+def _member_script(node: str, addr: str, stack: Sequence[str], arbiter: str | None = None) -> str:
     """Run on another member, once it runs the cluster (on a first `up`, once formed: it holds one of Pulumi's
     workers while it waits, which the parallel warning counts). A node it does not list (new to the stack, or a
     replaced VM whose old self left) is added while this node holds the mark (joins and leaves one at a time), then
     waited for until online; its mark is dropped. No Pulumi dependency on the cluster's steps: that would tie this
     node's joining to every other node's VM."""
     n = shlex.quote(node)
+    auth = [(node, addr), *([(arbiter, arbiter)] if arbiter else [])]
     return (
         _read_one_secret() + _membership_functions() + f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S}))\n"
         "# A member running its cluster: on a first `up`, once cluster-setup and cluster-start have run.\n"
@@ -558,7 +560,8 @@ def _member_script(node: str, addr: str, stack: Sequence[str]) -> str:
         # Not added, whatever stopped it (even a lock never had): the mark goes. Added: kept until it is online.
         + f"  trap {shlex.quote(f'listed {n} || drop_mark {n}')} EXIT\n"
         + "".join(f"  {line}\n" for line in _lock_prelude().splitlines())
-        + f"  printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(node, addr)]))}\n"
+        # With a quorum device, pcs signs the new node's qdevice certificate through the arbiter's pcsd.
+        + f"  printf '%s\\n' \"$secret\" | {q(pcs.host_auth(auth))}\n"
         f"  {q(pcs.cluster_node_add(node, addr, CLUSTER_START_WAIT_S))}\n"
         "  exec 9>&-\n"
         "fi\n"
@@ -665,6 +668,101 @@ def _totem_script(node: str, token_ms: int, stack: Sequence[str]) -> str:
     )
 
 
+QNETD_DB = "/etc/corosync/qnetd/nssdb"
+
+
+def qdevice_heuristic(vip: str) -> str:
+    """The command corosync-qdevice runs at each membership change (its own argv parser takes the double quotes):
+    it passes only on the node holding the VIP, so qnetd gives its vote to that node's half of a tie."""
+    return f'/bin/sh -c "ip -4 -o address show to {vip}/32 | grep -q ."'
+
+
+def _qnetd_script() -> str:
+    return (
+        f"if [ -e {QNETD_DB}/cert9.db ] || [ -e {QNETD_DB}/cert8.db ]; then\n"
+        "  # Set up before: its certificate authority stays (the nodes' certificates are signed by it).\n"
+        "  systemctl -q is-enabled corosync-qnetd || systemctl enable corosync-qnetd\n"
+        "  systemctl -q is-active corosync-qnetd || systemctl start corosync-qnetd\n"
+        "else\n"
+        f"  {q(pcs.qdevice_setup())}\n"
+        "fi\n"
+    )
+
+
+def _qnetd_delete() -> str:
+    return f"if [ -e {QNETD_DB}/cert9.db ] || [ -e {QNETD_DB}/cert8.db ]; then {q(pcs.qdevice_destroy())}; fi\n"
+
+
+def _quorum_device_script(s: Settings, node: str, stack: Sequence[str]) -> str:
+    """Adds the arbiter as the cluster's quorum device, once every node corosync.conf lists is online (pcs signs a
+    certificate for each and starts corosync-qdevice everywhere). Like the totem change it rewrites corosync.conf on
+    every node: it takes the mark (`qdevice@<node>`), then the lock."""
+    arb, qd = s.arbiter, s.cluster.quorum_device
+    assert arb is not None and qd is not None
+    addr, alg = str(arb.address), qd.algorithm
+    mark = f"qdevice@{node}"
+    return (
+        _read_one_secret()
+        + "have_host=$(corosync-cmapctl -g quorum.device.net.host 2>/dev/null | sed 's/.*= //') || have_host=\n"
+        + "have_alg=$(corosync-cmapctl -g quorum.device.net.algorithm 2>/dev/null | sed 's/.*= //') || have_alg=\n"
+        + f'if [ "$have_host" = {shlex.quote(addr)} ] && [ "$have_alg" = {alg} ]; then exit 0; fi\n'
+        + _membership_functions()
+        + "ready() {  # every node listed online: pcs reaches each one\n"
+        "  local o; waiting=''\n"
+        "  for o in $(listed_nodes); do\n"
+        '    if ! printf \'%s\\n\' "$states" | grep -q "^$o true "; then\n'
+        '      waiting="${waiting:+$waiting, }$o is not online"\n'
+        "    fi\n"
+        "  done\n"
+        '  [ -z "$waiting" ]\n'
+        "}\n"
+        + _stale_function(stack)
+        + _wait_for_the_mark(mark, "the quorum device cannot be added")
+        + f"trap {shlex.quote(f'drop_mark {mark}')} EXIT\n"
+        + _lock_prelude()
+        + f"printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(addr, addr)]))}\n"
+        + "# Another device (set by hand): replaced by the stack's.\n"
+        + f'if [ -n "$have_host" ]; then {q(pcs.quorum_device_remove())}; fi\n'
+        + f"{q(pcs.quorum_device_add(addr, alg, qdevice_heuristic(str(s.vip.address))))}\n"
+    )
+
+
+def _quorum_device_steps(s: Settings) -> list[Step]:
+    """The arbiter: qnetd set up on its VM, then added to the cluster as its quorum device."""
+    arb = s.arbiter
+    if arb is None or s.cluster.quorum_device is None:
+        return []
+    qd = s.cluster.quorum_device
+    first = s.first_node.name
+    qnetd = f"qnetd-{arb.name}"
+    return [
+        Step(
+            qnetd,
+            arb.name,
+            StepKind.NODE,
+            _qnetd_script(),
+            _qnetd_delete(),
+            depends_on=(f"wait-{arb.name}", f"hacluster-password-{arb.name}"),
+            replace_on=(fingerprint(arb.name, str(arb.address), arb.mac),),
+            owner="node",
+        ),
+        Step(
+            "quorum-device",
+            first,
+            StepKind.MEMBERSHIP,
+            _quorum_device_script(s, first, [n.name for n in s.node_list]),
+            _lock_prelude() + f"if grep -Eq '^[[:space:]]*model:[[:space:]]*net' {COROSYNC_CONF} 2>/dev/null; then "
+            f"{q(pcs.quorum_device_remove())}; fi\n",
+            depends_on=("cluster-start", qnetd, "haproxy-enable"),
+            stdin=Stdin.HACLUSTER_PASSWORD,
+            # A new arbiter VM has a new certificate authority: the nodes' certificates are signed again.
+            replace_on=(cluster_identity(s), fingerprint(str(arb.address), qd.algorithm, str(s.vip.address))),
+            about=(arb.name,),
+            on_running_cluster=True,
+        ),
+    ]
+
+
 @dataclass(frozen=True)
 class Expectation:
     """Something the live CIB must (or must not) hold once the plan is applied: the no-drift check."""
@@ -735,6 +833,25 @@ def _node_steps(s: Settings) -> list[Step]:
                     owner="node",
                 )
             )
+    if s.arbiter is not None:
+        arb = s.arbiter
+        arb_key = fingerprint(arb.name, str(arb.address), arb.mac)
+        steps += [
+            Step(
+                f"wait-{arb.name}", arb.name, StepKind.WAIT, _wait_script(), None, replace_on=(arb_key,), owner="node"
+            ),
+            Step(
+                f"hacluster-password-{arb.name}",
+                arb.name,
+                StepKind.NODE,
+                _password_script(),
+                "usermod -p '!' hacluster\n",
+                depends_on=(f"wait-{arb.name}",),
+                stdin=Stdin.HACLUSTER_PASSWORD,
+                replace_on=(arb_key,),
+                owner="node",
+            ),
+        ]
     return steps
 
 
@@ -832,11 +949,15 @@ def _membership_steps(s: Settings) -> list[Step]:
                 f"member-{n.name}",
                 second if n.name == first else first,
                 StepKind.MEMBERSHIP,
-                _member_script(n.name, str(n.address), names),
+                _member_script(n.name, str(n.address), names, str(s.arbiter.address) if s.arbiter else None),
                 None,  # undone by leave-<node>
                 # HAProxy may start there once it joins, its pcsd takes the password it was given, and it may run
                 # fence devices.
-                depends_on=(*own, *((f"fence-secret-{n.name}",) if fencing else ())),
+                depends_on=(
+                    *own,
+                    *((f"fence-secret-{n.name}",) if fencing else ()),
+                    *((f"hacluster-password-{s.arbiter.name}",) if s.arbiter else ()),
+                ),
                 stdin=Stdin.HACLUSTER_PASSWORD,
                 replace_on=(ident, fingerprint(n.name, str(n.address))),
                 about=(n.name,),
@@ -983,7 +1104,9 @@ def cluster_properties(s: Settings) -> dict[str, str]:
         "stonith-enabled": str(s.stonith_enabled).lower(),
         "no-quorum-policy": s.cluster.no_quorum_policy,
         "dc-deadtime": s.cluster.dc_deadtime,
-        "priority-fencing-delay": s.cluster.fencing.priority_delay,
+        # With a quorum device only the half given the arbiter's vote has quorum, and only it may fence: no race to
+        # delay (Pacemaker would still delay it, counting nodes, not votes: 1 of 2 online is no majority).
+        "priority-fencing-delay": "0" if s.arbiter else s.cluster.fencing.priority_delay,
         "cluster-recheck-interval": s.cluster.recheck_interval,
     }
 
@@ -1130,6 +1253,8 @@ def build_plan(s: Settings) -> Plan:
             *_property_steps(s, [f.id for f in fencing if f.kind is StepKind.CIB]),
             *_resource_steps(s),
             *_constraint_steps(s),
+            # Last: the VIP serves before it (its corosync.conf rewrite holds the cluster's lock for seconds).
+            *_quorum_device_steps(s),
         )
     )
 

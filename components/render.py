@@ -40,10 +40,28 @@ _env = jinja2.Environment(
 _env.tests["fqdn"] = lambda host: _is_fqdn(host)
 
 
+# The quorum device's arbiter: qnetd, and pcsd to set it up and sign the nodes' certificates.
+ARBITER_PACKAGES = ("corosync-qnetd", "pcs", "curl", "sudo")
+
+
 def node_packages(s: Settings) -> list[str]:
-    """Debian packages a node installs: the cluster stack plus what the fencing agent and the user ask for."""
-    wanted = [*BASE_PACKAGES, *fence_packages(s), *s.cloud_init.extra_packages]
+    """Debian packages a node installs: the cluster stack plus what the fencing agent, the quorum device and the
+    user ask for."""
+    qdevice = ["corosync-qdevice"] if s.arbiter else []
+    wanted = [*BASE_PACKAGES, *fence_packages(s), *qdevice, *s.cloud_init.extra_packages]
     return list(dict.fromkeys(wanted))
+
+
+def vm_packages(s: Settings, vm: Node) -> list[str]:
+    """What this VM installs at first boot: a node's packages, or the arbiter's."""
+    if s.arbiter is not None and vm.name == s.arbiter.name:
+        return list(dict.fromkeys([*ARBITER_PACKAGES, *s.cloud_init.extra_packages]))
+    return node_packages(s)
+
+
+def every_package(s: Settings) -> list[str]:
+    """Every package some VM of the stack installs (the lab's APT repository serves them all)."""
+    return list(dict.fromkeys(p for vm in s.vms for p in vm_packages(s, vm)))
 
 
 def render_user_data(s: Settings, node: Node, admin_public_key: str, host_key: HostKey) -> str:
@@ -59,7 +77,7 @@ def render_user_data(s: Settings, node: Node, admin_public_key: str, host_key: H
         locale=s.cloud_init.locale,
         package_update=s.cloud_init.package_update,
         package_upgrade=s.cloud_init.package_upgrade,
-        packages=node_packages(s),
+        packages=vm_packages(s, node),
         ssh_ca_public_key=s.ssh.ca_public_key.strip() if s.ssh.ca_public_key else None,
         host_key=host_key,
     )

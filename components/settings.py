@@ -310,6 +310,25 @@ class FencingSettings(Model):
     this long after its last failure it may run, and fence, again (0 would keep it banned until a cleanup by hand)."""
 
 
+class QuorumDeviceSettings(Model):
+    """An arbiter VM running corosync-qnetd: one more vote, cast by a host outside the cluster for the partition it
+    chooses. Two nodes cut apart then need no fence race (the side without its vote stops by itself), and an even
+    cluster split in half keeps one half."""
+
+    address: ipaddress.IPv4Address
+    """The arbiter's static address on the node network."""
+    name: Name = "qnetd"
+    """Host name of the arbiter VM (libvirt domain `<cluster.name>-<name>`)."""
+    host_uri: LibvirtUri | None = None
+    """libvirt URI of the hypervisor it runs on: best one that runs no node. Default: `libvirt.uri`."""
+    algorithm: Literal["ffsplit", "lms"] = "ffsplit"
+    """qnetd's decision: `ffsplit` gives its vote to exactly one half of a 50:50 split (the one holding the VIP);
+    `lms` (last man standing) to the partition with most nodes, even down to one."""
+    vcpu: Int = Field(default=1, ge=1)
+    memory_mib: Int = Field(default=512, ge=512)
+    disk_gib: Int = Field(default=4, ge=4)
+
+
 class ClusterSettings(Model):
     # Not starting with -: pcs would read it as an option (`--help` even exits 0 without setting anything up).
     name: Annotated[
@@ -345,6 +364,8 @@ class ClusterSettings(Model):
     """Fencing on (default) or off; off makes a warning at preview: a hung node can then keep the VIP while
     another node takes it."""
     fencing: FencingSettings = FencingSettings()
+    quorum_device: QuorumDeviceSettings | None = None
+    """An arbiter (corosync-qnetd) VM outside the cluster; none by default."""
     placement: Literal["with-vip", "everywhere"] | None = None
     """`with-vip`: HAProxy runs only where the VIP is. `everywhere`: a clone on every node; only the VIP moves.
     Default: the profile's."""
@@ -500,6 +521,28 @@ class Settings(Model):
             )
             for s in specs
         ]
+
+    @cached_property
+    def arbiter(self) -> Node | None:
+        """The quorum device's VM, defaults resolved; None without one."""
+        qd = self.cluster.quorum_device
+        if qd is None:
+            return None
+        return Node(
+            name=qd.name,
+            address=qd.address,
+            mac=derive_mac(self.cluster.name, qd.name),
+            vcpu=qd.vcpu,
+            memory_mib=qd.memory_mib,
+            disk_gib=qd.disk_gib,
+            host_uri=qd.host_uri or self.libvirt.uri,
+            fqdn=f"{qd.name}.{self.network.domain}",
+        )
+
+    @property
+    def vms(self) -> list[Node]:
+        """Every VM of the stack: the nodes, then the arbiter if there is one."""
+        return [*self.node_list, *([self.arbiter] if self.arbiter else [])]
 
     @property
     def token_ms(self) -> int:
@@ -715,6 +758,7 @@ def check_settings(s: Settings) -> list[str]:
     if nodes_ok:
         p.extend(_check_nodes(s))
         p.extend(_check_fencing_nodes(s))
+        p.extend(_check_arbiter(s))
     p.extend(_check_libvirt_network(s))
     p.extend(_check_haproxy(s))
     p.extend(_check_time_zone(s.cloud_init.timezone))
@@ -811,6 +855,29 @@ def _check_nodes(s: Settings) -> list[str]:
     p.extend(_check_address(f"{k}vip.address", s.vip.address, s))
     if s.vip.address in [x.address for x in nodes]:
         p.append(f"{k}vip.address: {s.vip.address} is also a node address: the VIP needs an address of its own")
+    return p
+
+
+def _check_arbiter(s: Settings) -> list[str]:
+    arb = s.arbiter
+    if arb is None:
+        return []
+    k = f"{PROJECT}:cluster.quorumDevice"
+    p = _check_address(f"{k}.address", arb.address, s)
+    for n in s.node_list:
+        if arb.address == n.address:
+            p.append(f"{k}.address: {arb.address} is also the address of node {n.name}: the arbiter needs its own")
+        if arb.name == n.name:
+            p.append(f"{k}.name: {arb.name} is also a node's name: name the arbiter apart (e.g. qnetd)")
+        if arb.mac == n.mac:
+            p.append(f"{k}.name: {arb.name} derives the MAC of node {n.name}: pick another name")
+    if arb.address == s.vip.address:
+        p.append(f"{k}.address: {arb.address} is the VIP: the arbiter needs an address of its own")
+    if s.libvirt.network.create and arb.host_uri != s.first_node.host_uri:
+        p.append(
+            f"{k}.hostUri: a created NAT network lives on the nodes' hypervisor: the arbiter must share it, or "
+            "attach everything to a shared bridge (libvirt.network.bridge)"
+        )
     return p
 
 

@@ -20,7 +20,7 @@ def build_stack(s: Settings, secret_args: ClusterSecretsArgs) -> dict[str, Any]:
     """Declare every resource; return the stack outputs."""
     secrets = ClusterSecrets("secrets", secret_args)
     hosts = Hypervisors("hypervisors", HypervisorsArgs(settings=s))
-    host_keys = NodeHostKeys("host-keys", [n.name for n in s.node_list])
+    host_keys = NodeHostKeys("host-keys", [n.name for n in s.vms])
     agent = s.cluster.fencing.agent
     fencing = (
         FencingSecret("fencing", agent, secret_args.fence_secret.get(agent), pulumi.ResourceOptions(parent=secrets))
@@ -50,7 +50,7 @@ def build_stack(s: Settings, secret_args: ClusterSecretsArgs) -> dict[str, Any]:
                 network_config=render_network_config(s, n),
             ),
         )
-        for n in s.node_list
+        for n in s.vms  # the nodes, and the quorum device's arbiter
     }
     cluster = HaCluster(
         "cluster",
@@ -70,8 +70,10 @@ def build_stack(s: Settings, secret_args: ClusterSecretsArgs) -> dict[str, Any]:
         fencing_outputs["fenceSshPublicKey"] = fencing.public_key  # to authorize on the hypervisors
     if fencing is not None and agent == "fence_xvm":
         fencing_outputs["fenceXvmKey"] = fencing.value  # the hypervisors' fence_virtd needs the same key
+    arbiter = {"quorumDevice": str(s.arbiter.address)} if s.arbiter else {}
     return {
         **fencing_outputs,
+        **arbiter,
         "clusterName": cluster.cluster_name,
         "vip": cluster.vip,
         "statsUrl": cluster.stats_url,

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from components.plan import cib_expectations
-from components.render import node_packages
+from components.render import every_package
 from components.settings import Settings
 from procs.runner import Runner, run
 from verify.stackfile import settings_from_stack_file, stack_config
@@ -65,7 +65,7 @@ class LabContext:
 
     def on(self, node: str, command: str, timeout: float = 60) -> tuple[bool, str]:
         """Run a command (as root, through sudo) on a node; (ok, stdout)."""
-        address = str(next(n.address for n in self.settings.node_list if n.name == node))
+        address = str(next(n.address for n in self.settings.vms if n.name == node))
         done = self.lab.ssh.exec(self.connection(address), f"sudo -n {command}", timeout=timeout)
         return done.ok, done.stdout
 
@@ -149,7 +149,7 @@ def up(ctx: LabContext, rerun: bool = False, rejoin_timeout: float = 180) -> flo
     started = time.monotonic()
     image = image_recipe()
     ctx.lab.rootfs = ensure_rootfs(image, log=ctx.lab.log)
-    repo = ensure_repo(repo_recipe(image, node_packages(ctx.settings)), ctx.lab.rootfs, log=ctx.lab.log)
+    repo = ensure_repo(repo_recipe(image, every_package(ctx.settings)), ctx.lab.rootfs, log=ctx.lab.log)
     ctx.network.up()
     ctx.apt.start(repo)
     ctx.lab.apt_source = source_line(str(ctx.settings.gateway), ctx.apt.port)

@@ -228,8 +228,10 @@ def hung_vip_node_is_fenced(lab: ops.LabContext) -> None:
 
 def cut_link_keeps_the_vip_holder(lab: ops.LabContext) -> None:
     """Two nodes, the cluster link cut (corosync's UDP 5405 dropped on the bridge) while clients reach both: each
-    sees the other lost and both try to fence; the priority-fencing-delay holds back the fencing of the VIP's node,
-    so that node wins: the other is fenced (rebooted, and stays out while the link is cut), the VIP never moves."""
+    sees the other lost. Without a quorum device both try to fence, and the priority-fencing-delay holds back the
+    fencing of the VIP's node; with one, the arbiter's vote goes to the VIP's node and the other, without quorum,
+    fences nobody. Either way that node wins: the other is fenced (rebooted, and stays out while the link is cut),
+    the VIP never moves."""
     home = ops.settled_vip_node(lab)
     (other,) = {n.name for n in lab.settings.node_list} - {home}
     pids = {n: lab.lab.containers.init_pid(n) for n in (home, other)}
@@ -493,3 +495,70 @@ def killed_haproxy_comes_back_in_place(lab: ops.LabContext) -> None:
     assert ok and "<failure " not in mon, "Pacemaker saw no failure"
     print(f"HAProxy killed on {home}: served again after {outage.seconds:.2f} s, in place, no failure recorded")
     assert outage.seconds < 5
+
+
+@pytest.fixture
+def qdevice_lab(tmp_path: Path) -> Iterator[ops.LabContext]:
+    """Two nodes and an arbiter VM running corosync-qnetd (`cluster.quorumDevice`), HAProxy colocated with the VIP."""
+    stack = ops.lab_stack(
+        tmp_path,
+        "lab2q",
+        nodes=2,
+        cluster={"placement": "with-vip", "quorumDevice": {"address": "192.168.100.50", "name": "arbiter"}},
+    )
+    ctx = ops.context(stack, state_dir=tmp_path / "lab", log=print)
+    try:
+        yield ctx
+    finally:
+        failures = ops.down(ctx, run_deletes=True)  # the device's removal and qnetd's destroy run for real
+        assert failures == []
+        assert ctx.lab.containers.names() == []
+        assert not Path(f"/run/netns/{netns_for(ctx.lab.state_dir)}").exists()
+
+
+def test_a_quorum_device_decides_a_cut_link_and_outlives_its_arbiter(qdevice_lab: ops.LabContext) -> None:
+    lab = qdevice_lab
+    names = {n.name for n in lab.settings.node_list}
+    ops.up(lab)
+    assert lab.lab.containers.names() == sorted([*names, "arbiter"])
+
+    # Each node counts three votes, its own, the other's and the arbiter's; two_node is gone.
+    for node in names:
+        flags = quorum_flags(lab, node)
+        assert "Qdevice" in flags and "2Node" not in flags, flags
+        ok, out = lab.on(node, "corosync-quorumtool -s", timeout=15)
+        assert ok and any(line.split() == ["Total", "votes:", "3"] for line in out.splitlines()), out
+    # qnetd on the arbiter serves this cluster, both nodes connected.
+    ok, out = lab.on("arbiter", "corosync-qnetd-tool -l", timeout=15)
+    assert ok and f'Cluster "{lab.settings.cluster.name}"' in out and out.count("Node ID") == 2, out
+
+    # The link between the nodes cut: qnetd gives its vote to the VIP holder's half (its heuristic passes there
+    # alone); the other half has no quorum, stops and cannot fence; the holder fences it. The VIP never moves.
+    since = time.time()
+    cut_link_keeps_the_vip_holder(lab)
+    ok, out = lab.on("arbiter", f"journalctl -u corosync-qnetd --no-pager --since @{int(since) - 1}", timeout=30)
+    for line in out.splitlines()[-15:]:
+        print(f"  arbiter: {line}")
+
+    # A hard kill of the VIP's node with the arbiter's vote: the survivor stays quorate, fences, serves.
+    result = ops.failover(lab)
+    assert result.serving_from in names - {result.killed} and 0 < result.outage.seconds < 60
+    print(f"qdevice: hard kill of {result.killed}: outage {result.outage.seconds:.2f} s")
+    ops.wait_for("both nodes online again", lambda: ops.node_states(lab) == dict.fromkeys(names, True), 180)
+
+    # The arbiter lost: both nodes keep quorum (2 of 3 votes) and the VIP stays where it is.
+    home = ops.settled_vip_node(lab)
+    lab.lab.containers.kill("arbiter")
+    time.sleep(8)
+    for node in names:
+        assert "Quorate" in quorum_flags(lab, node)
+    assert ops.settled_vip_node(lab) == home
+    # `up` again boots it from its disk and runs every step again: qnetd keeps its certificates, the device its
+    # place, and the nodes connect to it again.
+    ops.up(lab, rerun=True)
+    ops.wait_for(
+        "both nodes connected to qnetd again",
+        lambda: lab.on("arbiter", "corosync-qnetd-tool -l", timeout=15)[1].count("Node ID") == 2,
+        90,
+    )
+    assert ops.settled_vip_node(lab) == home

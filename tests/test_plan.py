@@ -1,5 +1,6 @@
 """The plan of steps: order, dependencies, kinds, secrets kept off command lines, and placements."""
 
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -678,3 +679,85 @@ def test_a_mark_is_stale_once_its_holder_left_the_stack_as_the_cib_records_it(tm
     (fake / "stack").write_text("lb1 lb2\n")
     assert run_in_cluster(fake, leave(3, "lb2")).returncode == 0, "lb3 is out of the stack: its mark is stale"
     assert (fake / "mark").read_text().strip() == "lb2"
+
+
+def qdevice_plan(nodes: int = 2, **qd: Any) -> Plan:
+    return plan_for(nodes=nodes, quorumDevice={"address": "10.0.0.50", **qd})
+
+
+def test_a_quorum_device_sets_up_qnetd_on_its_arbiter_then_joins_the_running_cluster() -> None:
+    plan = qdevice_plan()
+    qnetd, device = plan.get("qnetd-qnetd"), plan.get("quorum-device")
+    assert qnetd.node == "qnetd" and qnetd.owner == "node"
+    assert deps_closure(plan, qnetd.id) == {"wait-qnetd", "hacluster-password-qnetd"}
+    assert "pcs qdevice setup model net --enable --start" in qnetd.create
+    assert "pcs qdevice destroy net" in (qnetd.delete or "")
+    assert device.node == "lb1" and device.kind is StepKind.MEMBERSHIP and device.on_running_cluster
+    assert {"cluster-start", "qnetd-qnetd", "vip", "haproxy-enable"} <= deps_closure(plan, device.id)
+    assert plan.steps[-1] is device, "the VIP serves before the device is added"
+    # Only the half given the arbiter's vote may fence: no race for priority-fencing-delay to settle.
+    assert "priority-fencing-delay=0 " in plan.get("cluster-properties").create
+    assert device.stdin is Stdin.HACLUSTER_PASSWORD and device.about == ("qnetd",)
+    assert "pcs quorum device remove" in (device.delete or "")
+    # Nodes install corosync-qdevice; no cluster step runs on the arbiter but its own.
+    assert {s.node for s in plan.steps if s.node == "qnetd"} == {"qnetd"}
+    assert [s.id for s in plan.steps if s.node == "qnetd"] == ["wait-qnetd", "hacluster-password-qnetd", "qnetd-qnetd"]
+    # Without one, none of this.
+    assert not [s for s in plan_for().steps if "qnetd" in s.id or s.id == "quorum-device"]
+
+
+def test_a_new_quorum_device_setting_replaces_the_device_and_a_join_authenticates_the_arbiter() -> None:
+    base = qdevice_plan().get("quorum-device")
+    for other in (qdevice_plan(algorithm="lms"), qdevice_plan(address="10.0.0.51")):
+        assert other.get("quorum-device").replace_on != base.replace_on
+    join = qdevice_plan(nodes=3).get("member-lb3")
+    assert "hacluster-password-qnetd" in join.depends_on
+    assert "pcs host auth lb3 addr=10.0.0.13 10.0.0.50 addr=10.0.0.50 -u hacluster" in join.create
+
+
+def test_the_quorum_device_step_adds_the_device_under_the_mark_and_is_done_when_it_is_there(tmp_path: Path) -> None:
+    step = qdevice_plan().get("quorum-device")
+    fake = fake_cluster(tmp_path, ["lb1", "lb2"], {"lb1": ONLINE, "lb2": "false false"})
+    cmap = fake / "corosync-cmapctl"
+    cmap.write_text(
+        '#!/bin/sh\n[ -f "$FAKE/qdevice" ] || exit 1\ngrep "^$2 " "$FAKE/qdevice" | sed "s/^[^ ]* /x = /"\n'
+    )
+    cmap.chmod(0o755)
+    # A node offline: pcs could not reach it to give it a certificate; it waits, and names it.
+    done = run_in_cluster(fake, render_script(step, creating=True), "S3cret-pw", wait_s=1)
+    assert done.returncode != 0 and calls(fake) == []
+    assert "the quorum device cannot be added: lb2 is not online" in done.stderr
+    (fake / "states").write_text("lb1 true false\nlb2 true false\n")
+    recording = 'echo "$* [$(cat "$FAKE/mark")]" >> "$FAKE/calls"'
+    (fake / "pcs").write_text((fake / "pcs").read_text().replace('echo "$*" >> "$FAKE/calls"', recording))
+    done = run_in_cluster(fake, render_script(step, creating=True), "S3cret-pw")
+    assert done.returncode == 0, done.stderr
+    auth, add = calls(fake)
+    assert auth == "host auth 10.0.0.50 addr=10.0.0.50 -u hacluster [qdevice@lb1]"
+    assert add.startswith("quorum device add model net host=10.0.0.50 algorithm=ffsplit heuristics mode=sync exec_vip=")
+    assert add.endswith("[qdevice@lb1]") and not (fake / "mark").exists()
+    # Once corosync runs with it, nothing to do; a device set by hand is replaced.
+    (fake / "calls").unlink()
+    (fake / "qdevice").write_text("quorum.device.net.host 10.0.0.50\nquorum.device.net.algorithm ffsplit\n")
+    assert run_in_cluster(fake, render_script(step, creating=True), "S3cret-pw").returncode == 0
+    assert calls(fake) == []
+    (fake / "qdevice").write_text("quorum.device.net.host 10.9.9.9\nquorum.device.net.algorithm lms\n")
+    assert run_in_cluster(fake, render_script(step, creating=True), "S3cret-pw").returncode == 0
+    assert [c.split(" [")[0] for c in calls(fake)][1:2] == ["quorum device remove"]
+
+
+def test_the_heuristic_passes_only_where_the_vip_is(tmp_path: Path) -> None:
+    """The very command corosync-qdevice runs, split as its lexer does (double quotes), against `ip` output with
+    and without the VIP."""
+    from components.plan import qdevice_heuristic
+
+    command = qdevice_heuristic("10.0.0.100")
+    argv = shlex.split(command)
+    assert argv[:2] == ["/bin/sh", "-c"] and len(argv) == 3
+    fake_ip = tmp_path / "ip"
+    for holds, rc in ((True, 0), (False, 1)):
+        line = "2: eth0    inet 10.0.0.100/24 scope global secondary eth0" if holds else ""
+        fake_ip.write_text(f"#!/bin/sh\n[ \"$*\" = '-4 -o address show to 10.0.0.100/32' ] && echo '{line}' | grep .\n")
+        fake_ip.chmod(0o755)
+        done = subprocess.run(argv, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+        assert done.returncode == rc

@@ -344,3 +344,24 @@ def test_too_few_parallel_steps_for_every_node_to_be_replaced_is_warned() -> Non
             assert warning is None or f"--parallel {2 * nodes + 8}" in warning
     finally:
         settings.parallel = None
+
+
+def test_a_quorum_device_is_an_arbiter_vm_with_its_own_steps_packages_and_host_key() -> None:
+    qd = {"address": "10.0.0.50", "name": "arbiter", "hostUri": "qemu+ssh://root@kvm3/system"}
+    r = run(2, **{"ha-lb:cluster": {"placement": "with-vip", "quorumDevice": qd}})
+    types = Counter(x.type for x in r.registrations)
+    assert types["libvirt:index/domain:Domain"] == 3 and types["pulumi:providers:libvirt"] == 2
+    domain = r.named("arbiter-domain").inputs
+    assert domain["name"] == "ha-lb-arbiter" and domain["memory"] == 512 and domain["vcpu"] == 1
+    user_data = yaml.safe_load(unwrap(r.named("arbiter-cloudinit").inputs["userData"]))
+    assert "corosync-qnetd" in user_data["packages"] and "pacemaker" not in user_data["packages"]
+    node_data = yaml.safe_load(unwrap(r.named("lb1-cloudinit").inputs["userData"]))
+    assert "corosync-qdevice" in node_data["packages"]
+    c = commands(r)
+    for name in ("wait-arbiter", "hacluster-password-arbiter", "qnetd-arbiter"):
+        assert unwrap(c[name].inputs["connection"])["host"] == "10.0.0.50", name
+    assert unwrap(c["quorum-device"].inputs["connection"])["host"] == "10.0.0.11"
+    assert is_secret(c["quorum-device"].inputs["stdin"])
+    assert unwrap(r.outputs["quorumDevice"]) == "10.0.0.50"
+    # No arbiter, no quorumDevice output and two VMs.
+    assert "quorumDevice" not in run(2).outputs

@@ -344,6 +344,10 @@ def _backend(**backend: Any) -> dict[str, Any]:
     return {"haproxy": {"backends": [{"name": "kubernetes-master-nodes", "servers": servers("a:1"), **backend}]}}
 
 
+def _quorum_device(**field: str) -> dict[str, Any]:
+    return {"cluster": {"quorumDevice": {"address": "10.0.0.50", **field}}}
+
+
 TEXT_RULES: dict[str, tuple[str, Any, str]] = {
     # "Model.alias": (valid value, patch for a value, the key a refusal names)
     "LibvirtNetwork.name": ("default", lambda v: {"libvirt": {"network": {"name": v}}}, "libvirt.network.name"),
@@ -358,6 +362,12 @@ TEXT_RULES: dict[str, tuple[str, Any, str]] = {
     "NodeSpec.name": ("a", lambda v: _nodes_list(name=v), "nodes.list[0].name"),
     "NodeSpec.mac": ("52:54:00:00:00:01", lambda v: _nodes_list(mac=v), "nodes.list[0].mac"),
     "NodeSpec.hostUri": ("qemu+ssh://root@h1/system", lambda v: _nodes_list(hostUri=v), "nodes.list[0].hostUri"),
+    "QuorumDeviceSettings.name": ("arbiter", lambda v: _quorum_device(name=v), "cluster.quorumDevice.name"),
+    "QuorumDeviceSettings.hostUri": (
+        "qemu+ssh://root@h3/system",
+        lambda v: _quorum_device(hostUri=v),
+        "cluster.quorumDevice.hostUri",
+    ),
     "NodesSettings.namePrefix": ("lb-", lambda v: {"nodes": {"namePrefix": v}}, "nodes.namePrefix"),
     "NetworkSettings.interface": ("ens3", lambda v: {"network": {"interface": v}}, "network.interface"),
     "NetworkSettings.domain": ("lb.internal", lambda v: {"network": {"domain": v}}, "network.domain"),
@@ -655,3 +665,38 @@ def test_bad_secrets_are_refused_naming_the_key_and_never_the_value(key: str, va
     (problem,) = check_secrets({**GOOD_SECRETS, key: value})
     assert problem.startswith(f"ha-lb:{key}: ") and "pulumi config set --secret" in problem
     assert not value or value.strip() not in problem
+
+
+def test_a_quorum_device_is_one_more_vm_beside_the_nodes() -> None:
+    s = load_settings(with_({"cluster": {"quorumDevice": {"address": "10.0.0.50"}}}))
+    assert s.arbiter is not None and [v.name for v in s.vms] == ["lb1", "lb2", "qnetd"]
+    assert (s.arbiter.address, s.arbiter.host_uri, s.arbiter.memory_mib) == (
+        ipaddress.IPv4Address("10.0.0.50"),
+        "qemu:///system",
+        512,
+    )
+    assert s.arbiter.mac not in {n.mac for n in s.node_list}
+    assert load_settings(BASE).arbiter is None and len(load_settings(BASE).vms) == 2
+
+
+@pytest.mark.parametrize(
+    ("quorum_device", "extra", "expected"),
+    [
+        ({"address": "10.0.0.11"}, {}, "cluster.quorumDevice.address: 10.0.0.11 is also the address of node lb1"),
+        ({"address": "10.0.0.100"}, {}, "cluster.quorumDevice.address: 10.0.0.100 is the VIP"),
+        ({"address": "10.9.0.50"}, {}, "cluster.quorumDevice.address: 10.9.0.50 is outside network.cidr"),
+        ({"address": "10.0.0.50", "name": "lb2"}, {}, "cluster.quorumDevice.name: lb2 is also a node's name"),
+        ({"address": "10.0.0.50", "algorithm": "2nodelms"}, {}, "cluster.quorumDevice.algorithm"),
+        (
+            {"address": "10.0.0.50", "hostUri": "qemu+ssh://root@kvm2/system"},
+            {"libvirt": {"network": {"create": True}}},
+            "cluster.quorumDevice.hostUri: a created NAT network lives on the nodes' hypervisor",
+        ),
+    ],
+)
+def test_bad_quorum_device_settings_are_refused_naming_the_key(
+    quorum_device: dict[str, Any], extra: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(with_({"cluster": {"quorumDevice": quorum_device}, **extra}))
+    assert expected in str(err.value)

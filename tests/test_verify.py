@@ -180,3 +180,24 @@ def test_zygote_and_plain_pcs_build_the_same_cib(pcs_socket: str, tmp_path: Path
         assert all(r.result.ok for r in cib.apply(applied, steps))
         results.append(normalized_configuration(applied))
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("nodes,algorithm", [(2, "ffsplit"), (4, "lms")])
+def test_a_quorum_device_is_added_by_pcs_and_accepted_by_corosync(pcs_socket: str, nodes: int, algorithm: str) -> None:
+    s = settings(nodes, cluster={"quorumDevice": {"address": "10.0.0.50", "algorithm": algorithm}})
+    report = verify_stack(s, f"{nodes} qdevice", pcs_socket=pcs_socket)
+    assert_ok(report)
+    checks = [c.line() for c in report.checks if c.area == "corosync"]
+    assert any("pcs quorum device add takes the arbiter" in c for c in checks), checks
+    assert any("corosync -t accepts it with the quorum device" in c for c in checks), checks
+
+
+def test_a_quorum_device_pcs_refuses_fails_the_proof(pcs_socket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check runs pcs for real: an option pcs does not know fails it, with pcs's words."""
+    from components import pcs
+
+    real = pcs.quorum_device_add
+    monkeypatch.setattr(pcs, "quorum_device_add", lambda *a, **k: [*real(*a, **k), "sync_timeout=-5"])
+    s = settings(2, cluster={"quorumDevice": {"address": "10.0.0.50"}})
+    report = verify_stack(s, "bad qdevice", pcs_socket=pcs_socket)
+    assert any("pcs quorum device add takes the arbiter" in f for f in failed(report)), report.text()

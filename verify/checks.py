@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from components import pcs
 from components.fencing import fence_devices
 from components.host_keys import HostKey
 from components.plan import (
@@ -21,6 +22,7 @@ from components.plan import (
     StepKind,
     build_plan,
     cib_expectations,
+    qdevice_heuristic,
     render_script,
 )
 from components.render import render_haproxy_cfg, render_meta_data, render_network_config, render_user_data
@@ -342,6 +344,42 @@ def check_corosync(report: Report, s: Settings, plan: Plan, runner: Runner, work
     inner = f"ip link set lo up && ip addr add {addr}/32 dev lo && corosync -t -c {shlex.quote(str(tested))}"
     checked = runner(["unshare", "-n", "sh", "-c", inner])
     report.add("corosync", "corosync -t accepts it", checked.ok, checked.tail(3))
+    if s.arbiter is not None:
+        check_quorum_device(report, s, text, runner, work, key)
+
+
+def check_quorum_device(report: Report, s: Settings, conf: str, runner: Runner, work: Path, key: Path) -> None:
+    """The quorum device step's own `pcs quorum device add`, on a copy of the setup's corosync.conf (pcs edits the
+    file alone with --corosync_conf), then corosync -t on the result."""
+    arb, qd = s.arbiter, s.cluster.quorum_device
+    assert arb is not None and qd is not None
+    with_device = work / "corosync-qdevice.conf"
+    with_device.write_text(conf)
+    argv = pcs.quorum_device_add(
+        str(arb.address), qd.algorithm, qdevice_heuristic(str(s.vip.address)), corosync_conf=str(with_device)
+    )
+    added = runner(["unshare", "-n", *argv])
+    if not report.add("corosync", "pcs quorum device add takes the arbiter", added.ok, added.tail(3)):
+        return
+    text = with_device.read_text()
+    problems = []
+    if re.search(r"^\s*two_node:", text, re.M):
+        problems.append("two_node still set")
+    for want in (f"host: {arb.address}", f"algorithm: {qd.algorithm}", "mode: sync", f"{s.vip.address}/32"):
+        if want not in text:
+            problems.append(f"no {want!r}")
+    report.add(
+        "corosync",
+        "the device: the arbiter's address, the algorithm, the VIP heuristic, no two_node",
+        not problems,
+        "; ".join(problems) or f"qnetd {arb.address}, {qd.algorithm}, heuristics mode=sync",
+    )
+    tested = work / "corosync-qdevice-test.conf"
+    tested.write_text(re.sub(r"(totem \{\n)", rf"\1    keyfile: {key}\n", text, count=1))
+    addr = str(s.first_node.address)
+    inner = f"ip link set lo up && ip addr add {addr}/32 dev lo && corosync -t -c {shlex.quote(str(tested))}"
+    checked = runner(["unshare", "-n", "sh", "-c", inner])
+    report.add("corosync", "corosync -t accepts it with the quorum device", checked.ok, checked.tail(3))
 
 
 # --- HAProxy --------------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@
                                            [--scenarios hung cut bmc] [--setups NAME ...]
 
 One lab of `--nodes` nodes per setup: fencing on (the stack's fence_ipmilan against the lab's BMCs), off
-(`cluster.stonith: false`), and, on 2 nodes, keepalived (`advert_int 1`: the Pacemaker cluster stopped, keepalived
-and HAProxy on both nodes, the same VIP). Scenarios, each held `--hold` seconds: the VIP's node hung (processes
+(`cluster.stonith: false`), on 2 nodes keepalived (`advert_int 1`: the Pacemaker cluster stopped, keepalived
+and HAProxy on both nodes, the same VIP), and fencing on with a quorum device (an arbiter VM running corosync-qnetd,
+`cluster.quorumDevice`). Scenarios, each held `--hold` seconds: the VIP's node hung (processes
 frozen, its kernel still answering ARP for the VIP; fencing on: until it is fenced and back); the cluster link cut
 while clients reach every node (corosync's UDP 5405 dropped on the bridge, VRRP for keepalived; on 2 nodes between
 them, on more the VIP's node cut off from the rest); and, fencing on only, the VIP's node hung while its BMC does
@@ -51,6 +52,8 @@ SETUPS: dict[str, dict[str, Any]] = {
     "fencing on": {},
     "fencing off": {"stonith": False},
     KEEPALIVED: {"stonith": False},  # its lab's cluster is stopped: no fencing device to prove at `up`
+    # Fencing on, and an arbiter VM's vote (on the lab's network, Pulumi.lab.yaml): no priority-fencing-delay.
+    "quorum device": {"quorumDevice": {"address": "192.168.100.50", "name": "arbiter"}},
 }
 SLACK = 0.5
 """The issue's bound: the outage is at most detection + the fence + the VIP's start + this many seconds."""

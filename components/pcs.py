@@ -214,18 +214,24 @@ def qdevice_destroy() -> list[str]:
 
 
 def quorum_device_add(
-    host: str, algorithm: str, heuristic: str | None = None, corosync_conf: str | None = None
+    host: str, algorithm: str, timeout_ms: int, heuristic: str | None = None, corosync_conf: str | None = None
 ) -> list[str]:
-    """`pcs quorum device add model net host=H algorithm=A [heuristics mode=sync exec_NAME=CMD]`: pcs signs each
-    node's qdevice certificate through the arbiter's pcsd, writes the device into corosync.conf everywhere (dropping
-    two_node), and starts and enables corosync-qdevice on every node. `heuristic`: a command that passes only where
-    it should win a tie, run by corosync-qdevice at each membership change (`mode=sync`)."""
-    argv = [PCS, "quorum", "device", "add", "model", "net", f"host={host}", f"algorithm={algorithm}"]
+    """`pcs quorum device add timeout=MS model net host=H algorithm=A [heuristics mode=sync exec_vip=CMD]`: pcs signs
+    each node's qdevice certificate through the arbiter's pcsd, writes the device into corosync.conf everywhere
+    (dropping two_node), and starts and enables corosync-qdevice on every node. `timeout`: corosync-qdevice beats
+    to qnetd every 0.8 x it, and qnetd drops a silent node after 1.5 beats. `heuristic`: a command that passes only
+    where it should win a tie, run by corosync-qdevice at each membership change (`mode=sync`)."""
+    argv = [PCS, "quorum", "device", "add", f"timeout={timeout_ms}", "model", "net", f"host={host}"]
+    argv.append(f"algorithm={algorithm}")
     if heuristic is not None:
         argv += ["heuristics", "mode=sync", f"exec_vip={heuristic}"]
     if corosync_conf is not None:
         argv += ["--corosync_conf", corosync_conf]
     return argv
+
+
+def quorum_device_update_timeout(timeout_ms: int) -> list[str]:
+    return [PCS, "quorum", "device", "update", f"timeout={timeout_ms}"]
 
 
 def quorum_device_remove() -> list[str]:

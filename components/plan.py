@@ -485,6 +485,13 @@ def _membership_functions() -> str:
         f"\"<cluster_property_set id='{LEAVING_ID}'><nvpair id='{LEAVING_ID}-node' name='{LEAVING_ID}' value='$1'/>"
         '</cluster_property_set>" 2>&1 >/dev/null); }\n'
         f"drop_mark() {{ cibadmin --delete --xpath \"{mark}[nvpair[@value='$1']]\" >/dev/null 2>&1 || :; }}\n"
+        "# No quorum device, or every node's corosync-qdevice alive and casting its vote (corosync-quorumtool's A,V).\n"
+        "qdevice_voting() {\n"
+        f"  grep -Eq '^[[:space:]]*model:[[:space:]]*net' {COROSYNC_CONF} 2>/dev/null || return 0\n"
+        "  local q; q=$(corosync-quorumtool -s 2>/dev/null) || return 1\n"
+        "  printf '%s\\n' \"$q\" | grep -q 'A,V,' &&\n"
+        "    ! printf '%s\\n' \"$q\" | grep -Eq '(^|[[:space:]])(NA,|A,NV,|NR[[:space:]])'\n"
+        "}\n"
         "# The wait ends in failure only after MEMBERSHIP_WAIT_S with nothing changing in the cluster.\n"
         'progress() { if [ "$1" != "${last:-}" ]; then last=$1; '
         f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S})); fi; }}\n"
@@ -606,6 +613,8 @@ def _leave_script(node: str, stack: Sequence[str]) -> str:
         '      waiting="${waiting:+$waiting, }$o is not an online member"\n'
         "    fi\n"
         "  done\n"
+        "  # With a quorum device, the nodes left count on its vote (pcs's quorum check counts it as given).\n"
+        '  qdevice_voting || waiting="${waiting:+$waiting, }the quorum device does not vote (is the arbiter up?)"\n'
         '  [ -z "$waiting" ]\n'
         "}\n"
         + _stale_function(stack)
@@ -669,6 +678,15 @@ def _totem_script(node: str, token_ms: int, stack: Sequence[str]) -> str:
 
 
 QNETD_DB = "/etc/corosync/qnetd/nssdb"
+_QDEVICE_IN_CONF = f"grep -Eq '^[[:space:]]*model:[[:space:]]*net' {COROSYNC_CONF} 2>/dev/null"
+
+
+def qdevice_timeout_ms(s: Settings) -> int:
+    """corosync-qdevice's `timeout`: it beats to qnetd every 0.8 x this, and qnetd drops a node silent for 1.5 beats
+    (its dead-peer detection), so 2 x token drops a hung or powered-off node 2.4 x token after its last beat, about
+    when corosync notices it (2.2 x token). Until qnetd drops it, the survivors wait for its vote; the default
+    (10 s) would hold a failover up to 12 s. Not below 1250 ms: a beat is at least a second."""
+    return max(1250, 2 * s.token_ms)
 
 
 def qdevice_heuristic(vip: str) -> str:
@@ -699,13 +717,22 @@ def _quorum_device_script(s: Settings, node: str, stack: Sequence[str]) -> str:
     every node: it takes the mark (`qdevice@<node>`), then the lock."""
     arb, qd = s.arbiter, s.cluster.quorum_device
     assert arb is not None and qd is not None
-    addr, alg = str(arb.address), qd.algorithm
+    addr, alg, timeout = str(arb.address), qd.algorithm, qdevice_timeout_ms(s)
     mark = f"qdevice@{node}"
+    # ffsplit only: lms ranks partitions by heuristics before size, so a lone VIP node would outvote the rest.
+    heuristic = qdevice_heuristic(str(s.vip.address)) if alg == "ffsplit" else None
+    cmap = "corosync-cmapctl -g quorum.device.{0} 2>/dev/null | sed 's/.*= //'"
     return (
         _read_one_secret()
-        + "have_host=$(corosync-cmapctl -g quorum.device.net.host 2>/dev/null | sed 's/.*= //') || have_host=\n"
-        + "have_alg=$(corosync-cmapctl -g quorum.device.net.algorithm 2>/dev/null | sed 's/.*= //') || have_alg=\n"
-        + f'if [ "$have_host" = {shlex.quote(addr)} ] && [ "$have_alg" = {alg} ]; then exit 0; fi\n'
+        + f"have_host=$({cmap.format('net.host')}) || have_host=\n"
+        + f"have_alg=$({cmap.format('net.algorithm')}) || have_alg=\n"
+        + f"have_timeout=$({cmap.format('timeout')}) || have_timeout=\n"
+        + f'if [ "$have_host" = {shlex.quote(addr)} ] && [ "$have_alg" = {alg} ]; then\n'
+        + "".join(f"  {line}\n" for line in _lock_prelude().splitlines())
+        + f'  if [ "$have_timeout" != {timeout} ]; then {q(pcs.quorum_device_update_timeout(timeout))}; fi\n'
+        + f"  {q(pcs.property_set({'priority-fencing-delay': '0'}))}\n"
+        + "  exit 0\n"
+        + "fi\n"
         + _membership_functions()
         + "ready() {  # every node listed online: pcs reaches each one\n"
         "  local o; waiting=''\n"
@@ -723,7 +750,9 @@ def _quorum_device_script(s: Settings, node: str, stack: Sequence[str]) -> str:
         + f"printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(addr, addr)]))}\n"
         + "# Another device (set by hand): replaced by the stack's.\n"
         + f'if [ -n "$have_host" ]; then {q(pcs.quorum_device_remove())}; fi\n'
-        + f"{q(pcs.quorum_device_add(addr, alg, qdevice_heuristic(str(s.vip.address))))}\n"
+        + f"{q(pcs.quorum_device_add(addr, alg, timeout, heuristic))}\n"
+        + "# Only the half given the arbiter's vote may fence now: no race to delay (`_property_steps`).\n"
+        + f"{q(pcs.property_set({'priority-fencing-delay': '0'}))}\n"
     )
 
 
@@ -751,8 +780,12 @@ def _quorum_device_steps(s: Settings) -> list[Step]:
             first,
             StepKind.MEMBERSHIP,
             _quorum_device_script(s, first, [n.name for n in s.node_list]),
-            _lock_prelude() + f"if grep -Eq '^[[:space:]]*model:[[:space:]]*net' {COROSYNC_CONF} 2>/dev/null; then "
-            f"{q(pcs.quorum_device_remove())}; fi\n",
+            _lock_prelude()
+            + f"if {_QDEVICE_IN_CONF}; then\n"
+            # two_node again: its fence race needs the delay back first.
+            + f"  {q(pcs.property_set({'priority-fencing-delay': s.cluster.fencing.priority_delay}))}\n"
+            + f"  {q(pcs.quorum_device_remove())}\n"
+            + "fi\n",
             depends_on=("cluster-start", qnetd, "haproxy-enable"),
             stdin=Stdin.HACLUSTER_PASSWORD,
             # A new arbiter VM has a new certificate authority: the nodes' certificates are signed again.
@@ -1104,9 +1137,8 @@ def cluster_properties(s: Settings) -> dict[str, str]:
         "stonith-enabled": str(s.stonith_enabled).lower(),
         "no-quorum-policy": s.cluster.no_quorum_policy,
         "dc-deadtime": s.cluster.dc_deadtime,
-        # With a quorum device only the half given the arbiter's vote has quorum, and only it may fence: no race to
-        # delay (Pacemaker would still delay it, counting nodes, not votes: 1 of 2 online is no majority).
-        "priority-fencing-delay": "0" if s.arbiter else s.cluster.fencing.priority_delay,
+        # With a quorum device in corosync.conf, 0 (`_property_steps`, `quorum-device`).
+        "priority-fencing-delay": s.cluster.fencing.priority_delay,
         "cluster-recheck-interval": s.cluster.recheck_interval,
     }
 
@@ -1120,12 +1152,24 @@ def _property_steps(s: Settings, fence_ids: Sequence[str]) -> list[Step]:
     ident = cluster_identity(s)
     props, defaults = cluster_properties(s), resource_defaults(s)
     names = " ".join(n.name for n in s.node_list)
+    set_props = q(pcs.property_set(props))
+    if s.arbiter is not None:
+        # Once the cluster has its quorum device (the `quorum-device` step, last), only the half given the
+        # arbiter's vote has quorum and may fence: no race for priority-fencing-delay to settle (Pacemaker would
+        # still delay the VIP's node: it counts nodes, not votes, and 1 of 2 online is no majority). Until then,
+        # and once the device is gone, two_node again: the configured delay.
+        pfd = shlex.quote(f"priority-fencing-delay={s.cluster.fencing.priority_delay}")
+        set_props = (
+            f"if {_QDEVICE_IN_CONF}; then pfd=priority-fencing-delay=0; else pfd={pfd}; fi\n"
+            + q(pcs.property_set({k: v for k, v in props.items() if k != "priority-fencing-delay"}))
+            + ' "$pfd"'
+        )
     return [
         Step(
             "cluster-properties",
             first,
             StepKind.CIB,
-            q(pcs.property_set(props))
+            set_props
             + "\n"
             # The stack's nodes, for the membership steps (a node's mark is stale once it left the stack); pcs
             # refuses a property it does not know.
@@ -1279,7 +1323,16 @@ def cib_expectations(s: Settings) -> list[Expectation]:
     out += [
         Expectation(f"property {k}={v}", f"//crm_config//nvpair[@name='{k}'][@value='{v}']")
         for k, v in cluster_properties(s).items()
+        if not (s.arbiter and k == "priority-fencing-delay")
     ]
+    if s.arbiter:
+        pfd = s.cluster.fencing.priority_delay
+        out.append(
+            Expectation(
+                f"property priority-fencing-delay=0 (quorum device) or {pfd}",
+                f"//crm_config//nvpair[@name='priority-fencing-delay'][@value='0' or @value='{pfd}']",
+            )
+        )
     out += [
         Expectation(f"resource default {k}={v}", f"//rsc_defaults//nvpair[@name='{k}'][@value='{v}']")
         for k, v in resource_defaults(s).items()

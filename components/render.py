@@ -22,6 +22,9 @@ BASE_PACKAGES = (
     "pacemaker",
     "pacemaker-cli-utils",
     "corosync",
+    # Always, not only with a quorum device: turning one on or off then replaces no VM (a new package list would),
+    # and a node joining a cluster that has one finds its certificate tool.
+    "corosync-qdevice",
     "pcs",
     "haproxy",
     "resource-agents",
@@ -40,15 +43,14 @@ _env = jinja2.Environment(
 _env.tests["fqdn"] = lambda host: _is_fqdn(host)
 
 
-# The quorum device's arbiter: qnetd, and pcsd to set it up and sign the nodes' certificates.
-ARBITER_PACKAGES = ("corosync-qnetd", "pcs", "curl", "sudo")
+# The quorum device's arbiter: qnetd, and pcsd to sign the nodes' certificates (its hacluster user comes with
+# pacemaker-common).
+ARBITER_PACKAGES = ("corosync-qnetd", "pcs", "pacemaker-common", "curl", "sudo")
 
 
 def node_packages(s: Settings) -> list[str]:
-    """Debian packages a node installs: the cluster stack plus what the fencing agent, the quorum device and the
-    user ask for."""
-    qdevice = ["corosync-qdevice"] if s.arbiter else []
-    wanted = [*BASE_PACKAGES, *fence_packages(s), *qdevice, *s.cloud_init.extra_packages]
+    """Debian packages a node installs: the cluster stack plus what the fencing agent and the user ask for."""
+    wanted = [*BASE_PACKAGES, *fence_packages(s), *s.cloud_init.extra_packages]
     return list(dict.fromkeys(wanted))
 
 

@@ -1034,6 +1034,13 @@ def warnings_for(s: Settings) -> list[str]:
             "leaves the VIP on two nodes at once (clients split between them), and a lost node's resources start "
             "elsewhere unchecked; set up cluster.fencing and turn it on for production"
         )
+    qd = s.cluster.quorum_device
+    if qd is not None and qd.algorithm == "ffsplit" and len(s.node_list) % 2:
+        w.append(
+            f"cluster.quorumDevice: ffsplit breaks ties, and {len(s.node_list)} nodes never split evenly: the arbiter "
+            "only adds a vote to lose (with one node down, losing the arbiter too stops the cluster); use "
+            "algorithm lms, or no quorum device"
+        )
     if s.cluster.no_quorum_policy == "ignore" and len(s.node_list) >= 3:
         w.append("cluster.noQuorumPolicy: ignore lets a minority partition keep running resources: use stop")
     return w

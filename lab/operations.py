@@ -7,6 +7,7 @@ import ipaddress
 import itertools
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -262,6 +263,16 @@ def vip_node(ctx: LabContext) -> str | None:
         ok, out = ctx.on(node, "crm_resource --locate -r vip -Q", timeout=15)
         if ok and out.strip():
             return out.strip().splitlines()[0]
+    return None
+
+
+def dc_node(ctx: LabContext) -> str | None:
+    """The cluster's DC as the first live node that answers sees it."""
+    for node in alive_nodes(ctx):
+        ok, out = ctx.on(node, "crm_mon -1 --output-as=xml", timeout=15)
+        found = re.search(r'<current_dc [^>]*name="([^"]+)"', out) if ok else None
+        if found:
+            return found.group(1)
     return None
 
 

@@ -533,7 +533,15 @@ def test_a_quorum_device_decides_a_cut_link_and_outlives_its_arbiter(qdevice_lab
     assert ok and f'Cluster "{lab.settings.cluster.name}"' in out and out.count("Node ID") == 2, out
 
     # The link between the nodes cut: qnetd gives its vote to the VIP holder's half (its heuristic passes there
-    # alone); the other half has no quorum, stops and cannot fence; the holder fences it. The VIP never moves.
+    # alone); the other half has no quorum, stops and cannot fence; the holder fences it. The VIP never moves. The
+    # harder case: the DC on the losing side (corosync tells Pacemaker of the loss before qnetd's answer is in).
+    home, dc = ops.settled_vip_node(lab), ops.dc_node(lab)
+    if dc == home:
+        for args in (f"standby {home} --wait=120", f"unstandby {home}"):
+            ok, out = lab.on(home, f"pcs node {args}", timeout=150)
+            assert ok, out
+        home = ops.settled_vip_node(lab)
+    assert ops.dc_node(lab) != home, "the VIP left the DC"
     since = time.time()
     cut_link_keeps_the_vip_holder(lab)
     ok, out = lab.on("arbiter", f"journalctl -u corosync-qnetd --no-pager --since @{int(since) - 1}", timeout=30)

@@ -681,8 +681,8 @@ def test_a_mark_is_stale_once_its_holder_left_the_stack_as_the_cib_records_it(tm
     assert (fake / "mark").read_text().strip() == "lb2"
 
 
-def qdevice_plan(nodes: int = 2, **qd: Any) -> Plan:
-    return plan_for(nodes=nodes, quorumDevice={"address": "10.0.0.50", **qd})
+def qdevice_plan(nodes: int = 2, profile: str = "default", **qd: Any) -> Plan:
+    return plan_for(nodes=nodes, profile=profile, quorumDevice={"address": "10.0.0.50", **qd})
 
 
 def test_a_quorum_device_sets_up_qnetd_on_its_arbiter_then_joins_the_running_cluster() -> None:
@@ -695,8 +695,8 @@ def test_a_quorum_device_sets_up_qnetd_on_its_arbiter_then_joins_the_running_clu
     assert device.node == "lb1" and device.kind is StepKind.MEMBERSHIP and device.on_running_cluster
     assert {"cluster-start", "qnetd-qnetd", "vip", "haproxy-enable"} <= deps_closure(plan, device.id)
     assert plan.steps[-1] is device, "the VIP serves before the device is added"
-    # Only the half given the arbiter's vote may fence: no race for priority-fencing-delay to settle.
-    assert "priority-fencing-delay=0 " in plan.get("cluster-properties").create
+    assert "pcs property set priority-fencing-delay=0" in device.create
+    assert "pcs property set priority-fencing-delay=5s" in (device.delete or ""), "two_node again: the delay back"
     assert device.stdin is Stdin.HACLUSTER_PASSWORD and device.about == ("qnetd",)
     assert "pcs quorum device remove" in (device.delete or "")
     # Nodes install corosync-qdevice; no cluster step runs on the arbiter but its own.
@@ -732,15 +732,28 @@ def test_the_quorum_device_step_adds_the_device_under_the_mark_and_is_done_when_
     (fake / "pcs").write_text((fake / "pcs").read_text().replace('echo "$*" >> "$FAKE/calls"', recording))
     done = run_in_cluster(fake, render_script(step, creating=True), "S3cret-pw")
     assert done.returncode == 0, done.stderr
-    auth, add = calls(fake)
+    auth, add, no_delay = calls(fake)
     assert auth == "host auth 10.0.0.50 addr=10.0.0.50 -u hacluster [qdevice@lb1]"
-    assert add.startswith("quorum device add model net host=10.0.0.50 algorithm=ffsplit heuristics mode=sync exec_vip=")
+    assert add.startswith(
+        "quorum device add timeout=2000 model net host=10.0.0.50 algorithm=ffsplit heuristics mode=sync exec_vip="
+    ), "qnetd drops a silent node 2.4 x token after its last beat: about when corosync does"
     assert add.endswith("[qdevice@lb1]") and not (fake / "mark").exists()
+    assert no_delay == "property set priority-fencing-delay=0 [qdevice@lb1]"
     # Once corosync runs with it, nothing to do; a device set by hand is replaced.
     (fake / "calls").unlink()
-    (fake / "qdevice").write_text("quorum.device.net.host 10.0.0.50\nquorum.device.net.algorithm ffsplit\n")
+    device = "quorum.device.net.host 10.0.0.50\nquorum.device.net.algorithm ffsplit\nquorum.device.timeout {}\n"
+    (fake / "qdevice").write_text(device.format(2000))
     assert run_in_cluster(fake, render_script(step, creating=True), "S3cret-pw").returncode == 0
-    assert calls(fake) == []
+    assert [c.split(" [")[0] for c in calls(fake)] == ["property set priority-fencing-delay=0"]
+    (fake / "calls").unlink()
+    # Another token (the profile changed): the device's timeout follows it, in place.
+    (fake / "qdevice").write_text(device.format(10000))
+    assert run_in_cluster(fake, render_script(step, creating=True), "S3cret-pw").returncode == 0
+    assert [c.split(" [")[0] for c in calls(fake)] == [
+        "quorum device update timeout=2000",
+        "property set priority-fencing-delay=0",
+    ]
+    (fake / "calls").unlink()
     (fake / "qdevice").write_text("quorum.device.net.host 10.9.9.9\nquorum.device.net.algorithm lms\n")
     assert run_in_cluster(fake, render_script(step, creating=True), "S3cret-pw").returncode == 0
     assert [c.split(" [")[0] for c in calls(fake)][1:2] == ["quorum device remove"]
@@ -761,3 +774,55 @@ def test_the_heuristic_passes_only_where_the_vip_is(tmp_path: Path) -> None:
         fake_ip.chmod(0o755)
         done = subprocess.run(argv, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
         assert done.returncode == rc
+
+
+@pytest.mark.parametrize(("profile", "timeout"), [("default", 2000), ("fast", 1250)])
+def test_the_device_timeout_follows_the_token_and_lms_runs_no_heuristic(profile: str, timeout: int) -> None:
+    ffsplit = qdevice_plan(profile=profile).get("quorum-device").create
+    assert f"quorum device add timeout={timeout} model net" in ffsplit and "exec_vip=" in ffsplit
+    lms = qdevice_plan(profile=profile, nodes=3, algorithm="lms").get("quorum-device").create
+    assert "algorithm=lms" in lms and "heuristics" not in lms, "lms ranks heuristics before size"
+
+
+QUORUMTOOL = """Membership information
+----------------------
+    Nodeid      Votes    Qdevice Name
+         1          1    {0} lb1
+         2          1    {1} lb2 (local)
+         0          {2}            Qdevice
+"""
+
+
+def test_with_a_quorum_device_a_node_leaves_only_while_the_device_votes(tmp_path: Path) -> None:
+    """The node left behind counts on the arbiter's vote (1 node + 1 device of 2): with the arbiter down, leaving
+    would stop the cluster; the leave waits and says why."""
+    fake = fake_cluster(tmp_path, ["lb1", "lb2"], {"lb1": ONLINE, "lb2": ONLINE})
+    with (fake / "corosync.conf").open("a") as f:
+        f.write("quorum {\n    device {\n        model: net\n    }\n}\n")
+    tool = fake / "corosync-quorumtool"
+    for flags, votes, ok in (("NA,NV,NMW", 0, False), ("A,NV,NMW", 0, False), ("NR", 0, False), ("A,V,NMW", 1, True)):
+        tool.write_text(f"#!/bin/sh\ncat <<'X'\n{QUORUMTOOL.format(flags, flags, votes)}X\n")
+        tool.chmod(0o755)
+        done = run_in_cluster(fake, leave(2, "lb2"), wait_s=1)
+        assert (done.returncode == 0) == ok, (flags, done.stderr)
+        if not ok:
+            assert "the quorum device does not vote (is the arbiter up?)" in done.stderr and calls(fake) == []
+    assert calls(fake)[0].startswith("node standby lb2")
+
+
+def test_with_a_quorum_device_in_corosync_conf_the_properties_drop_the_fence_delay(tmp_path: Path) -> None:
+    """Only the half given the arbiter's vote has quorum and may fence: no race to delay. Before the device is added
+    (or once it is removed) the cluster is two_node again, and the configured delay holds."""
+    step = qdevice_plan().get("cluster-properties")
+    fake = fake_cluster(tmp_path, ["lb1", "lb2"], {"lb1": ONLINE, "lb2": ONLINE})
+    (fake / "stack").write_text("lb1 lb2\n")
+    for device, delay in (False, "5s"), (True, "0"):
+        if device:
+            with (fake / "corosync.conf").open("a") as f:
+                f.write("quorum {\n    device {\n        model: net\n    }\n}\n")
+        (fake / "calls").unlink(missing_ok=True)
+        done = run_in_cluster(fake, render_script(step))
+        assert done.returncode == 0, done.stderr
+        (props,) = [c for c in calls(fake) if c.startswith("property set")]
+        assert props.split()[-1] == f"priority-fencing-delay={delay}" and "stonith-enabled=true" in props
+    assert "priority-fencing-delay=5s" in plan_for().get("cluster-properties").create

@@ -700,3 +700,14 @@ def test_bad_quorum_device_settings_are_refused_naming_the_key(
     with pytest.raises(SettingsError) as err:
         load_settings(with_({"cluster": {"quorumDevice": quorum_device}, **extra}))
     assert expected in str(err.value)
+
+
+def test_ffsplit_with_an_odd_node_count_is_warned_about() -> None:
+    def warned(nodes: int, algorithm: str) -> bool:
+        raw = with_(
+            {"nodes": {"count": nodes}, "cluster": {"quorumDevice": {"address": "10.0.0.50", "algorithm": algorithm}}}
+        )
+        return any("cluster.quorumDevice: ffsplit" in w for w in warnings_for(load_settings(raw)))
+
+    assert warned(3, "ffsplit") and warned(5, "ffsplit")
+    assert not warned(2, "ffsplit") and not warned(4, "ffsplit") and not warned(3, "lms")

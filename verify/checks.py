@@ -23,6 +23,7 @@ from components.plan import (
     build_plan,
     cib_expectations,
     qdevice_heuristic,
+    qdevice_timeout_ms,
     render_script,
 )
 from components.render import render_haproxy_cfg, render_meta_data, render_network_config, render_user_data
@@ -355,8 +356,9 @@ def check_quorum_device(report: Report, s: Settings, conf: str, runner: Runner, 
     assert arb is not None and qd is not None
     with_device = work / "corosync-qdevice.conf"
     with_device.write_text(conf)
+    heuristic = qdevice_heuristic(str(s.vip.address)) if qd.algorithm == "ffsplit" else None
     argv = pcs.quorum_device_add(
-        str(arb.address), qd.algorithm, qdevice_heuristic(str(s.vip.address)), corosync_conf=str(with_device)
+        str(arb.address), qd.algorithm, qdevice_timeout_ms(s), heuristic, corosync_conf=str(with_device)
     )
     added = runner(["unshare", "-n", *argv])
     if not report.add("corosync", "pcs quorum device add takes the arbiter", added.ok, added.tail(3)):
@@ -365,14 +367,17 @@ def check_quorum_device(report: Report, s: Settings, conf: str, runner: Runner, 
     problems = []
     if re.search(r"^\s*two_node:", text, re.M):
         problems.append("two_node still set")
-    for want in (f"host: {arb.address}", f"algorithm: {qd.algorithm}", "mode: sync", f"{s.vip.address}/32"):
+    wants = [f"host: {arb.address}", f"algorithm: {qd.algorithm}", f"timeout: {qdevice_timeout_ms(s)}"]
+    if heuristic:
+        wants += ["mode: sync", f"{s.vip.address}/32"]
+    for want in wants:
         if want not in text:
             problems.append(f"no {want!r}")
     report.add(
         "corosync",
-        "the device: the arbiter's address, the algorithm, the VIP heuristic, no two_node",
+        "the device: the arbiter's address, the algorithm, its timeout, the VIP heuristic (ffsplit), no two_node",
         not problems,
-        "; ".join(problems) or f"qnetd {arb.address}, {qd.algorithm}, heuristics mode=sync",
+        "; ".join(problems) or f"qnetd {arb.address}, {qd.algorithm}, timeout {qdevice_timeout_ms(s)} ms",
     )
     tested = work / "corosync-qdevice-test.conf"
     tested.write_text(re.sub(r"(totem \{\n)", rf"\1    keyfile: {key}\n", text, count=1))

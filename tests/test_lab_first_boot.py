@@ -90,7 +90,7 @@ def _argv_line(argv: list[str]) -> str:
     return " ".join("'" + a.replace("'", "'\"'\"'") + "'" for a in argv)
 
 
-DISABLED = [f"disable --now {u}.service" for u in ("haproxy", "pacemaker", "corosync")]
+DISABLED = [f"disable --now {u}.service" for u in ("haproxy", "pacemaker", "corosync-qdevice", "corosync")]
 
 
 def test_bootcmd_holds_services_once_per_instance(tmp_path: Path) -> None:

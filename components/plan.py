@@ -455,11 +455,18 @@ def _cluster_setup_script(s: Settings, members: list[tuple[str, str]]) -> str:
 # config` shows it as ha-lb-leaving).
 LEAVING_ID = "ha-lb-leaving"
 STACK_PROPERTY = "ha-lb-stack"
+FENCE_DELAY_PROPERTY = "ha-lb-priority-fencing-delay"
+"""The configured priority-fencing-delay, which a quorum device's removal restores."""
+
+
+def _ha_lb_attribute(name: str, *action: str) -> list[str]:
+    """`crm_attribute` on a cluster property of the program's own (`pcs property` refuses one it does not know)."""
+    return ["crm_attribute", "--type", "crm_config", "--name", name, *action]
 
 
 def _stack_attribute(*action: str) -> list[str]:
-    """`crm_attribute` on the stack's node list in the CIB (`pcs property` refuses a property it does not know)."""
-    return ["crm_attribute", "--type", "crm_config", "--name", STACK_PROPERTY, *action]
+    """The stack's node list in the CIB."""
+    return _ha_lb_attribute(STACK_PROPERTY, *action)
 
 
 MEMBERSHIP_WAIT_S = 1800
@@ -485,10 +492,11 @@ def _membership_functions() -> str:
         f"\"<cluster_property_set id='{LEAVING_ID}'><nvpair id='{LEAVING_ID}-node' name='{LEAVING_ID}' value='$1'/>"
         '</cluster_property_set>" 2>&1 >/dev/null); }\n'
         f"drop_mark() {{ cibadmin --delete --xpath \"{mark}[nvpair[@value='$1']]\" >/dev/null 2>&1 || :; }}\n"
-        "# No quorum device, or every node's corosync-qdevice alive and casting its vote (corosync-quorumtool's A,V).\n"
+        "# No quorum device, or every other node's corosync-qdevice alive and casting its vote (corosync-quorumtool's\n"
+        "# A,V; this node's own may be why it is replaced).\n"
         "qdevice_voting() {\n"
         f"  grep -Eq '^[[:space:]]*model:[[:space:]]*net' {COROSYNC_CONF} 2>/dev/null || return 0\n"
-        "  local q; q=$(corosync-quorumtool -s 2>/dev/null) || return 1\n"
+        "  local q; q=$(corosync-quorumtool -s 2>/dev/null | grep -vF '(local)') || return 1\n"
         "  printf '%s\\n' \"$q\" | grep -q 'A,V,' &&\n"
         "    ! printf '%s\\n' \"$q\" | grep -Eq '(^|[[:space:]])(NA,|A,NV,|NR[[:space:]])'\n"
         "}\n"
@@ -722,14 +730,17 @@ def _quorum_device_script(s: Settings, node: str, stack: Sequence[str]) -> str:
     # ffsplit only: lms ranks partitions by heuristics before size, so a lone VIP node would outvote the rest.
     heuristic = qdevice_heuristic(str(s.vip.address)) if alg == "ffsplit" else None
     cmap = "corosync-cmapctl -g quorum.device.{0} 2>/dev/null | sed 's/.*= //'"
+    want_mode = "sync" if heuristic else ""
     return (
         _read_one_secret()
         + f"have_host=$({cmap.format('net.host')}) || have_host=\n"
         + f"have_alg=$({cmap.format('net.algorithm')}) || have_alg=\n"
+        + f"have_mode=$({cmap.format('heuristics.mode')}) || have_mode=\n"
         + f"have_timeout=$({cmap.format('timeout')}) || have_timeout=\n"
-        + f'if [ "$have_host" = {shlex.quote(addr)} ] && [ "$have_alg" = {alg} ]; then\n'
+        + f'same=; [ "$have_host" = {shlex.quote(addr)} ] && [ "$have_alg" = {alg} ] && '
+        f'[ "$have_mode" = "{want_mode}" ] && same=1\n'
+        + f'if [ -n "$same" ] && [ "$have_timeout" = {timeout} ]; then\n'
         + "".join(f"  {line}\n" for line in _lock_prelude().splitlines())
-        + f'  if [ "$have_timeout" != {timeout} ]; then {q(pcs.quorum_device_update_timeout(timeout))}; fi\n'
         + f"  {q(pcs.property_set({'priority-fencing-delay': '0'}))}\n"
         + "  exit 0\n"
         + "fi\n"
@@ -744,13 +755,19 @@ def _quorum_device_script(s: Settings, node: str, stack: Sequence[str]) -> str:
         '  [ -z "$waiting" ]\n'
         "}\n"
         + _stale_function(stack)
-        + _wait_for_the_mark(mark, "the quorum device cannot be added")
+        # Even a new timeout alone rewrites corosync.conf everywhere and restarts corosync-qdevice on every node:
+        # only with every node online and no other node out.
+        + _wait_for_the_mark(mark, "the quorum device cannot be added or changed")
         + f"trap {shlex.quote(f'drop_mark {mark}')} EXIT\n"
         + _lock_prelude()
-        + f"printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(addr, addr)]))}\n"
-        + "# Another device (set by hand): replaced by the stack's.\n"
-        + f'if [ -n "$have_host" ]; then {q(pcs.quorum_device_remove())}; fi\n'
-        + f"{q(pcs.quorum_device_add(addr, alg, timeout, heuristic))}\n"
+        + 'if [ -n "$same" ]; then\n'
+        + f"  {q(pcs.quorum_device_update_timeout(timeout))}\n"
+        + "else\n"
+        + f"  printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(addr, addr)]))}\n"
+        + "  # Another device (set by hand, or an older definition): replaced by the stack's.\n"
+        + f'  if [ -n "$have_host" ]; then {q(pcs.quorum_device_remove())}; fi\n'
+        + f"  {q(pcs.quorum_device_add(addr, alg, timeout, heuristic))}\n"
+        + "fi\n"
         + "# Only the half given the arbiter's vote may fence now: no race to delay (`_property_steps`).\n"
         + f"{q(pcs.property_set({'priority-fencing-delay': '0'}))}\n"
     )
@@ -782,8 +799,12 @@ def _quorum_device_steps(s: Settings) -> list[Step]:
             _quorum_device_script(s, first, [n.name for n in s.node_list]),
             _lock_prelude()
             + f"if {_QDEVICE_IN_CONF}; then\n"
-            # two_node again: its fence race needs the delay back first.
-            + f"  {q(pcs.property_set({'priority-fencing-delay': s.cluster.fencing.priority_delay}))}\n"
+            # two_node again: its fence race needs the delay back first, as configured now.
+            + f"  pfd=$({q(_ha_lb_attribute(FENCE_DELAY_PROPERTY, '--query', '--quiet'))} 2>/dev/null) || "
+            f"pfd={shlex.quote(s.cluster.fencing.priority_delay)}\n"
+            + '  pcs property set "priority-fencing-delay=${pfd:-'
+            + s.cluster.fencing.priority_delay
+            + '}"\n'
             + f"  {q(pcs.quorum_device_remove())}\n"
             + "fi\n",
             depends_on=("cluster-start", qnetd, "haproxy-enable"),
@@ -1162,7 +1183,9 @@ def _property_steps(s: Settings, fence_ids: Sequence[str]) -> list[Step]:
         set_props = (
             f"if {_QDEVICE_IN_CONF}; then pfd=priority-fencing-delay=0; else pfd={pfd}; fi\n"
             + q(pcs.property_set({k: v for k, v in props.items() if k != "priority-fencing-delay"}))
-            + ' "$pfd"'
+            + ' "$pfd"\n'
+            # What the device's delete puts back, as configured now (not when the device was added).
+            + q(_ha_lb_attribute(FENCE_DELAY_PROPERTY, "--update", s.cluster.fencing.priority_delay))
         )
     return [
         Step(
@@ -1175,7 +1198,12 @@ def _property_steps(s: Settings, fence_ids: Sequence[str]) -> list[Step]:
             # refuses a property it does not know.
             + q(_stack_attribute("--update", names))
             + "\n",
-            q(pcs.property_set(dict.fromkeys(props, ""))) + "\n" + q(_stack_attribute("--delete")) + " || :\n",
+            q(pcs.property_set(dict.fromkeys(props, "")))
+            + "\n"
+            + q(_stack_attribute("--delete"))
+            + " || :\n"
+            + q(_ha_lb_attribute(FENCE_DELAY_PROPERTY, "--delete"))
+            + " || :\n",
             depends_on=("cluster-enable", *fence_ids),
             replace_on=(ident,),
         ),

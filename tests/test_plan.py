@@ -696,7 +696,10 @@ def test_a_quorum_device_sets_up_qnetd_on_its_arbiter_then_joins_the_running_clu
     assert {"cluster-start", "qnetd-qnetd", "vip", "haproxy-enable"} <= deps_closure(plan, device.id)
     assert plan.steps[-1] is device, "the VIP serves before the device is added"
     assert "pcs property set priority-fencing-delay=0" in device.create
-    assert "pcs property set priority-fencing-delay=5s" in (device.delete or ""), "two_node again: the delay back"
+    delete = device.delete or ""
+    assert delete.index('pcs property set "priority-fencing-delay=${pfd:-5s}"') < delete.index(
+        "pcs quorum device remove"
+    ), "two_node again: the delay back first"
     assert device.stdin is Stdin.HACLUSTER_PASSWORD and device.about == ("qnetd",)
     assert "pcs quorum device remove" in (device.delete or "")
     # Nodes install corosync-qdevice; no cluster step runs on the arbiter but its own.
@@ -726,7 +729,7 @@ def test_the_quorum_device_step_adds_the_device_under_the_mark_and_is_done_when_
     # A node offline: pcs could not reach it to give it a certificate; it waits, and names it.
     done = run_in_cluster(fake, render_script(step, creating=True), "S3cret-pw", wait_s=1)
     assert done.returncode != 0 and calls(fake) == []
-    assert "the quorum device cannot be added: lb2 is not online" in done.stderr
+    assert "the quorum device cannot be added or changed: lb2 is not online" in done.stderr
     (fake / "states").write_text("lb1 true false\nlb2 true false\n")
     recording = 'echo "$* [$(cat "$FAKE/mark")]" >> "$FAKE/calls"'
     (fake / "pcs").write_text((fake / "pcs").read_text().replace('echo "$*" >> "$FAKE/calls"', recording))
@@ -741,17 +744,21 @@ def test_the_quorum_device_step_adds_the_device_under_the_mark_and_is_done_when_
     assert no_delay == "property set priority-fencing-delay=0 [qdevice@lb1]"
     # Once corosync runs with it, nothing to do; a device set by hand is replaced.
     (fake / "calls").unlink()
-    device = "quorum.device.net.host 10.0.0.50\nquorum.device.net.algorithm ffsplit\nquorum.device.timeout {}\n"
+    device = (
+        "quorum.device.net.host 10.0.0.50\nquorum.device.net.algorithm ffsplit\nquorum.device.heuristics.mode sync\n"
+        "quorum.device.timeout {}\n"
+    )
     (fake / "qdevice").write_text(device.format(2000))
     assert run_in_cluster(fake, render_script(step, creating=True), "S3cret-pw").returncode == 0
     assert [c.split(" [")[0] for c in calls(fake)] == ["property set priority-fencing-delay=0"]
     (fake / "calls").unlink()
-    # Another token (the profile changed): the device's timeout follows it, in place.
+    # Another token (the profile changed): the device's timeout follows it, in place, under the mark (pcs rewrites
+    # corosync.conf everywhere and restarts corosync-qdevice on every node).
     (fake / "qdevice").write_text(device.format(10000))
     assert run_in_cluster(fake, render_script(step, creating=True), "S3cret-pw").returncode == 0
-    assert [c.split(" [")[0] for c in calls(fake)] == [
-        "quorum device update timeout=2000",
-        "property set priority-fencing-delay=0",
+    assert calls(fake) == [
+        "quorum device update timeout=2000 [qdevice@lb1]",
+        "property set priority-fencing-delay=0 [qdevice@lb1]",
     ]
     (fake / "calls").unlink()
     (fake / "qdevice").write_text("quorum.device.net.host 10.9.9.9\nquorum.device.net.algorithm lms\n")
@@ -781,7 +788,9 @@ def test_the_device_timeout_follows_the_token_and_lms_runs_no_heuristic(profile:
     ffsplit = qdevice_plan(profile=profile).get("quorum-device").create
     assert f"quorum device add timeout={timeout} model net" in ffsplit and "exec_vip=" in ffsplit
     lms = qdevice_plan(profile=profile, nodes=3, algorithm="lms").get("quorum-device").create
-    assert "algorithm=lms" in lms and "heuristics" not in lms, "lms ranks heuristics before size"
+    (add,) = [line for line in lms.splitlines() if "pcs quorum device add" in line]
+    assert "algorithm=lms" in add and "heuristics" not in add, "lms ranks heuristics before size"
+    assert '[ "$have_mode" = "" ]' in lms, "a device with a heuristic is replaced by one without"
 
 
 QUORUMTOOL = """Membership information
@@ -800,8 +809,10 @@ def test_with_a_quorum_device_a_node_leaves_only_while_the_device_votes(tmp_path
     with (fake / "corosync.conf").open("a") as f:
         f.write("quorum {\n    device {\n        model: net\n    }\n}\n")
     tool = fake / "corosync-quorumtool"
-    for flags, votes, ok in (("NA,NV,NMW", 0, False), ("A,NV,NMW", 0, False), ("NR", 0, False), ("A,V,NMW", 1, True)):
-        tool.write_text(f"#!/bin/sh\ncat <<'X'\n{QUORUMTOOL.format(flags, flags, votes)}X\n")
+    cases = [("NA,NV,NMW", 0, False), ("A,NV,NMW", 0, False), ("NR", 0, False), ("A,V,NMW", 1, True)]
+    for flags, votes, ok in cases:
+        # Only the other node's flags count: this node's own corosync-qdevice may be why it is replaced.
+        tool.write_text(f"#!/bin/sh\ncat <<'X'\n{QUORUMTOOL.format(flags, 'NR', votes)}X\n")
         tool.chmod(0o755)
         done = run_in_cluster(fake, leave(2, "lb2"), wait_s=1)
         assert (done.returncode == 0) == ok, (flags, done.stderr)
@@ -826,3 +837,6 @@ def test_with_a_quorum_device_in_corosync_conf_the_properties_drop_the_fence_del
         (props,) = [c for c in calls(fake) if c.startswith("property set")]
         assert props.split()[-1] == f"priority-fencing-delay={delay}" and "stonith-enabled=true" in props
     assert "priority-fencing-delay=5s" in plan_for().get("cluster-properties").create
+    # The device's delete puts back the delay as configured now, kept in the CIB by cluster-properties.
+    assert "crm_attribute --type crm_config --name ha-lb-priority-fencing-delay --update 5s" in step.create
+    assert "--name ha-lb-priority-fencing-delay --query" in (qdevice_plan().get("quorum-device").delete or "")

@@ -28,7 +28,7 @@ from components.plan import (
 )
 from components.render import render_haproxy_cfg, render_meta_data, render_network_config, render_user_data
 from components.settings import Settings
-from procs.runner import Runner, run
+from procs.runner import Completed, Runner, run
 
 from .offline import (
     CLUSTER_SHIM,
@@ -338,12 +338,7 @@ def check_corosync(report: Report, s: Settings, plan: Plan, runner: Runner, work
     )
     key = work / "authkey"
     runner(["corosync-keygen", "-l", "-k", str(key)])
-    tested = work / "corosync-test.conf"
-    tested.write_text(re.sub(r"(totem \{\n)", rf"\1    keyfile: {key}\n", text, count=1))
-    addr = str(s.first_node.address)
-    # corosync -t wants one node address to be local: give it to lo in a private network namespace.
-    inner = f"ip link set lo up && ip addr add {addr}/32 dev lo && corosync -t -c {shlex.quote(str(tested))}"
-    checked = runner(["unshare", "-n", "sh", "-c", inner])
+    checked = corosync_test(s, text, key, work / "corosync-test.conf", runner)
     report.add("corosync", "corosync -t accepts it", checked.ok, checked.tail(3))
     if s.arbiter is not None:
         check_quorum_device(report, s, text, runner, work, key)
@@ -379,12 +374,17 @@ def check_quorum_device(report: Report, s: Settings, conf: str, runner: Runner, 
         not problems,
         "; ".join(problems) or f"qnetd {arb.address}, {qd.algorithm}, timeout {qdevice_timeout_ms(s)} ms",
     )
-    tested = work / "corosync-qdevice-test.conf"
-    tested.write_text(re.sub(r"(totem \{\n)", rf"\1    keyfile: {key}\n", text, count=1))
+    checked = corosync_test(s, text, key, work / "corosync-qdevice-test.conf", runner)
+    report.add("corosync", "corosync -t accepts it with the quorum device", checked.ok, checked.tail(3))
+
+
+def corosync_test(s: Settings, conf: str, key: Path, tested: Path, runner: Runner) -> Completed:
+    """`corosync -t` on a corosync.conf given a key file, in a private network namespace where the first node's
+    address is local (corosync -t wants one node address to be)."""
+    tested.write_text(re.sub(r"(totem \{\n)", rf"\1    keyfile: {key}\n", conf, count=1))
     addr = str(s.first_node.address)
     inner = f"ip link set lo up && ip addr add {addr}/32 dev lo && corosync -t -c {shlex.quote(str(tested))}"
-    checked = runner(["unshare", "-n", "sh", "-c", inner])
-    report.add("corosync", "corosync -t accepts it with the quorum device", checked.ok, checked.tail(3))
+    return runner(["unshare", "-n", "sh", "-c", inner])
 
 
 # --- HAProxy --------------------------------------------------------------------------------------------------

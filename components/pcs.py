@@ -221,8 +221,8 @@ def quorum_device_add(
     (dropping two_node), and starts and enables corosync-qdevice on every node. `timeout`: corosync-qdevice beats
     to qnetd every 0.8 x it, and qnetd drops a silent node after 1.5 beats. `heuristic`: a command that passes only
     where it should win a tie, run by corosync-qdevice at each membership change (`mode=sync`)."""
-    argv = [PCS, "quorum", "device", "add", f"timeout={timeout_ms}", "model", "net", f"host={host}"]
-    argv.append(f"algorithm={algorithm}")
+    argv = [PCS, "quorum", "device", "add", f"timeout={timeout_ms}"]
+    argv += ["model", "net", f"host={host}", f"algorithm={algorithm}"]
     if heuristic is not None:
         argv += ["heuristics", "mode=sync", f"exec_vip={heuristic}"]
     if corosync_conf is not None:

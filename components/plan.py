@@ -27,7 +27,7 @@ from .fencing import (
     secret_for,
 )
 from .pcs import Op, Primitive
-from .settings import Settings
+from .settings import Node, Settings
 
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 HAPROXY_DIST = "/etc/haproxy/haproxy.cfg.dist"
@@ -48,6 +48,7 @@ RESTART_DROPIN_LINES = (
     "RestartSec=0",
 )
 COROSYNC_CONF = "/etc/corosync/corosync.conf"
+_QDEVICE_IN_CONF = f"grep -Eq '^[[:space:]]*model:[[:space:]]*net' {COROSYNC_CONF} 2>/dev/null"
 CIB_XML = "/var/lib/pacemaker/cib/cib.xml"
 CLUSTER_START_WAIT_S = 600
 VIP_ID = "vip"
@@ -495,7 +496,7 @@ def _membership_functions() -> str:
         "# No quorum device, or every other node's corosync-qdevice alive and casting its vote (corosync-quorumtool's\n"
         "# A,V; this node's own may be why it is replaced).\n"
         "qdevice_voting() {\n"
-        f"  grep -Eq '^[[:space:]]*model:[[:space:]]*net' {COROSYNC_CONF} 2>/dev/null || return 0\n"
+        f"  {_QDEVICE_IN_CONF} || return 0\n"
         "  local q; q=$(corosync-quorumtool -s 2>/dev/null | grep -vF '(local)') || return 1\n"
         "  printf '%s\\n' \"$q\" | grep -q 'A,V,' &&\n"
         "    ! printf '%s\\n' \"$q\" | grep -Eq '(^|[[:space:]])(NA,|A,NV,|NR[[:space:]])'\n"
@@ -686,7 +687,7 @@ def _totem_script(node: str, token_ms: int, stack: Sequence[str]) -> str:
 
 
 QNETD_DB = "/etc/corosync/qnetd/nssdb"
-_QDEVICE_IN_CONF = f"grep -Eq '^[[:space:]]*model:[[:space:]]*net' {COROSYNC_CONF} 2>/dev/null"
+_QNETD_SET_UP = f"[ -e {QNETD_DB}/cert9.db ] || [ -e {QNETD_DB}/cert8.db ]"
 
 
 def qdevice_timeout_ms(s: Settings) -> int:
@@ -703,9 +704,16 @@ def qdevice_heuristic(vip: str) -> str:
     return f'/bin/sh -c "ip -4 -o address show to {vip}/32 | grep -q ."'
 
 
+def qdevice_heuristic_for(s: Settings) -> str | None:
+    """The device's heuristic: ffsplit only (lms ranks partitions by heuristics before size, so a lone VIP node would
+    outvote the rest)."""
+    qd = s.cluster.quorum_device
+    return qdevice_heuristic(str(s.vip.address)) if qd is not None and qd.algorithm == "ffsplit" else None
+
+
 def _qnetd_script() -> str:
     return (
-        f"if [ -e {QNETD_DB}/cert9.db ] || [ -e {QNETD_DB}/cert8.db ]; then\n"
+        f"if {_QNETD_SET_UP}; then\n"
         "  # Set up before: its certificate authority stays (the nodes' certificates are signed by it).\n"
         "  systemctl -q is-enabled corosync-qnetd || systemctl enable corosync-qnetd\n"
         "  systemctl -q is-active corosync-qnetd || systemctl start corosync-qnetd\n"
@@ -716,7 +724,7 @@ def _qnetd_script() -> str:
 
 
 def _qnetd_delete() -> str:
-    return f"if [ -e {QNETD_DB}/cert9.db ] || [ -e {QNETD_DB}/cert8.db ]; then {q(pcs.qdevice_destroy())}; fi\n"
+    return f"if {_QNETD_SET_UP}; then {q(pcs.qdevice_destroy())}; fi\n"
 
 
 def _quorum_device_script(s: Settings, node: str, stack: Sequence[str]) -> str:
@@ -727,8 +735,7 @@ def _quorum_device_script(s: Settings, node: str, stack: Sequence[str]) -> str:
     assert arb is not None and qd is not None
     addr, alg, timeout = str(arb.address), qd.algorithm, qdevice_timeout_ms(s)
     mark = f"qdevice@{node}"
-    # ffsplit only: lms ranks partitions by heuristics before size, so a lone VIP node would outvote the rest.
-    heuristic = qdevice_heuristic(str(s.vip.address)) if alg == "ffsplit" else None
+    heuristic = qdevice_heuristic_for(s)
     cmap = "corosync-cmapctl -g quorum.device.{0} 2>/dev/null | sed 's/.*= //'"
     want_mode = "sync" if heuristic else ""
     return (
@@ -789,7 +796,7 @@ def _quorum_device_steps(s: Settings) -> list[Step]:
             _qnetd_script(),
             _qnetd_delete(),
             depends_on=(f"wait-{arb.name}", f"hacluster-password-{arb.name}"),
-            replace_on=(fingerprint(arb.name, str(arb.address), arb.mac),),
+            replace_on=(_vm_key(arb),),
             owner="node",
         ),
         Step(
@@ -826,6 +833,30 @@ class Expectation:
     present: bool = True
 
 
+def _vm_key(vm: Node) -> str:
+    """What makes a VM's own steps run afresh: a new name, address or MAC is another machine."""
+    return fingerprint(vm.name, str(vm.address), vm.mac)
+
+
+def _vm_steps(vm: Node) -> list[Step]:
+    """On every VM, node or arbiter: cloud-init done and pcsd up, then the hacluster password."""
+    wait = f"wait-{vm.name}"
+    return [
+        Step(wait, vm.name, StepKind.WAIT, _wait_script(), None, replace_on=(_vm_key(vm),), owner="node"),
+        Step(
+            f"hacluster-password-{vm.name}",
+            vm.name,
+            StepKind.NODE,
+            _password_script(),
+            "usermod -p '!' hacluster\n",
+            depends_on=(wait,),
+            stdin=Stdin.HACLUSTER_PASSWORD,
+            replace_on=(_vm_key(vm),),
+            owner="node",
+        ),
+    ]
+
+
 def _node_steps(s: Settings) -> list[Step]:
     """Per node: cloud-init done and pcsd up, the hacluster password, haproxy.cfg, every node's name in /etc/hosts,
     the fencing secret (a device may run on any node)."""
@@ -833,21 +864,10 @@ def _node_steps(s: Settings) -> list[Step]:
     secret = secret_for(s) if fence_devices(s) else None
     steps: list[Step] = []
     for n in s.node_list:
-        node_key = fingerprint(n.name, str(n.address), n.mac)
+        node_key = _vm_key(n)
         wait = f"wait-{n.name}"
         steps += [
-            Step(wait, n.name, StepKind.WAIT, _wait_script(), None, replace_on=(node_key,), owner="node"),
-            Step(
-                f"hacluster-password-{n.name}",
-                n.name,
-                StepKind.NODE,
-                _password_script(),
-                "usermod -p '!' hacluster\n",
-                depends_on=(wait,),
-                stdin=Stdin.HACLUSTER_PASSWORD,
-                replace_on=(node_key,),
-                owner="node",
-            ),
+            *_vm_steps(n),
             Step(
                 f"haproxy-config-{n.name}",
                 n.name,
@@ -888,24 +908,7 @@ def _node_steps(s: Settings) -> list[Step]:
                 )
             )
     if s.arbiter is not None:
-        arb = s.arbiter
-        arb_key = fingerprint(arb.name, str(arb.address), arb.mac)
-        steps += [
-            Step(
-                f"wait-{arb.name}", arb.name, StepKind.WAIT, _wait_script(), None, replace_on=(arb_key,), owner="node"
-            ),
-            Step(
-                f"hacluster-password-{arb.name}",
-                arb.name,
-                StepKind.NODE,
-                _password_script(),
-                "usermod -p '!' hacluster\n",
-                depends_on=(f"wait-{arb.name}",),
-                stdin=Stdin.HACLUSTER_PASSWORD,
-                replace_on=(arb_key,),
-                owner="node",
-            ),
-        ]
+        steps += _vm_steps(s.arbiter)
     return steps
 
 

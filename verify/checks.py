@@ -22,7 +22,7 @@ from components.plan import (
     StepKind,
     build_plan,
     cib_expectations,
-    qdevice_heuristic,
+    qdevice_heuristic_for,
     qdevice_timeout_ms,
     render_script,
 )
@@ -351,7 +351,7 @@ def check_quorum_device(report: Report, s: Settings, conf: str, runner: Runner, 
     assert arb is not None and qd is not None
     with_device = work / "corosync-qdevice.conf"
     with_device.write_text(conf)
-    heuristic = qdevice_heuristic(str(s.vip.address)) if qd.algorithm == "ffsplit" else None
+    heuristic = qdevice_heuristic_for(s)
     argv = pcs.quorum_device_add(
         str(arb.address), qd.algorithm, qdevice_timeout_ms(s), heuristic, corosync_conf=str(with_device)
     )

@@ -295,6 +295,7 @@ class LabMocks(pulumi.runtime.Mocks):
         self.lab.log(f"  ok   {took:5.1f}s  {name} ({conn.host})")
         with self.lock:
             self.lab.step_seconds[name] = took
+            self.lab.step_spans[name] = (started - self.lab.applied_at, started + took - self.lab.applied_at)
         return {"stdout": done.stdout, "stderr": done.stderr}
 
 
@@ -322,6 +323,9 @@ class Lab:
         self.state = LabState.load(state_dir / "state.json")
         self.step_seconds: dict[str, float] = {}
         """How long each remote step's create took, in the last `apply`."""
+        self.step_spans: dict[str, tuple[float, float]] = {}
+        """When each remote step's create started and ended, in seconds from the start of the last `apply`."""
+        self.applied_at = time.monotonic()
         self.netns = netns_for(state_dir)
         self.containers = Containers(state_dir, self.netns, runner)
         self.ssh = Ssh(state_dir / "keys", self.netns, runner)
@@ -355,6 +359,8 @@ class Lab:
         """Evaluate the program with the lab stack's config (`secret_keys`: the keys set as secrets) and realize
         every resource; returns the outputs."""
         self.step_seconds = {}
+        self.step_spans = {}
+        self.applied_at = time.monotonic()
         self.state = LabState.load(self.state.path)  # the file is the truth: another run may have changed it
         mocks = LabMocks(self, rerun)
         monitor = LabMonitor(mocks)

@@ -150,3 +150,37 @@ def ensure_rootfs(recipe: Recipe, runner: Runner = run, log: Log = print) -> Pat
 
 def _sh_quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def baked_path(rootfs: Path, repo: Path, script: str) -> Path:
+    key = hashlib.sha256(f"{rootfs.name}\n{repo.name}\n{script}".encode()).hexdigest()[:16]
+    return cache_dir() / f"baked-{key}"
+
+
+def ensure_baked(rootfs: Path, repo: Path, script: str, runner: Runner = run, log: Log = print) -> Path:
+    """The node image with the stack's packages baked in (`components.bake`): a copy of `rootfs` in which the bake
+    script ran, in a container with no init, as virt-customize runs it in a qcow2. Its mirror is the lab's APT
+    repository (`repo`, bind-mounted), as a real bake's is Debian's; the copy keeps no APT source, as the plain
+    image keeps none. Cached like the image, keyed by the image, the repository and the script."""
+    target = baked_path(rootfs, repo, script)
+
+    def build(building: Path) -> None:
+        started = time.monotonic()
+        log("image: baking the stack's packages into a copy of the node image (once per package list)")
+        done = runner(["cp", "-a", "--reflink=auto", str(rootfs), str(building)], timeout=600)
+        if not done.ok:
+            raise RuntimeError(f"copying the node image failed: {done.tail()}")
+        mirror = "/run/ha-lb-mirror"
+        (building / "etc/apt/sources.list").write_text(f"deb [trusted=yes] file:{mirror} ./\n")
+        (building / "root/ha-lb-bake.sh").write_text(script)
+        argv = ["systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", str(building)]
+        argv += [f"--bind-ro={repo}:{mirror}", "--private-network", "sh", "/root/ha-lb-bake.sh"]
+        done = runner(argv, timeout=1800)
+        (building / "root/ha-lb-bake.sh").unlink(missing_ok=True)
+        (building / "etc/apt/sources.list").unlink(missing_ok=True)
+        if not done.ok:
+            raise RuntimeError(f"baking the node image failed: {done.tail(15)}")
+        log(f"image: baked {target} in {time.monotonic() - started:.0f} s")
+
+    build_once(target, lambda t: (t / "usr/sbin/pcs").exists(), build)
+    return target

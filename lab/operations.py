@@ -24,16 +24,17 @@ from typing import Any
 
 import yaml
 
+from components.bake import bake_script
 from components.plan import cib_expectations
 from components.render import every_package
-from components.settings import Settings
+from components.settings import Settings, SettingsError
 from procs.runner import Runner, run
 from verify.stackfile import settings_from_stack_file, stack_config
 
 from . import bmc
 from .apt_repo import AptServer, ensure_repo, repo_recipe, source_line
 from .engine import BmcPlan, Lab, Log
-from .image import ensure_rootfs, image_recipe, rootfs_path
+from .image import ensure_baked, ensure_rootfs, image_recipe, rootfs_path
 from .nodes import LabNetwork, in_netns
 from .probe import Outage, Sample, outage_around, parse_samples
 from .ssh import Connection
@@ -71,17 +72,36 @@ class LabContext:
         return done.ok, done.stdout
 
 
+IMAGES = ("cloud", "baked")
+"""The lab's node images (`lab:image` in the stack file): `cloud`, as Debian's genericcloud image (cloud-init
+installs the packages at first boot); `baked`, as an image made by `scripts/bake-image` (they are in it already)."""
+
+
+def lab_image(stack: Path) -> str:
+    image = str(stack_config(stack).get("lab:image", "cloud"))
+    if image not in IMAGES:
+        raise SettingsError([f"lab:image: {image!r} is not one of {', '.join(IMAGES)}"])
+    return image
+
+
 def lab_stack(
     folder: Path,
     name: str,
     nodes: int | None = None,
     cluster: dict[str, Any] | None = None,
     memory_mib: int | dict[str, int] | None = None,
+    image: str | None = None,
 ) -> Path:
     """A variant of the lab stack, written as `folder/Pulumi.<name>.yaml`: another node count, cluster settings,
-    another VM size (`memory_mib`: every node's, or some nodes' by name), which replaces those nodes' VMs."""
+    another VM size (`memory_mib`: every node's, or some nodes' by name), which replaces those nodes' VMs; another
+    node image (`image`: `baked`, with the packages baked in and so no package update at first boot, as a baked
+    image's stack is told to set)."""
     doc = yaml.safe_load(DEFAULT_STACK.read_text())
     config = doc["config"]
+    if image is not None:
+        config["lab:image"] = image
+        if image == "baked":
+            config["ha-lb:cloudInit"] = {**config.get("ha-lb:cloudInit", {}), "packageUpdate": False}
     counted = {**config.get("ha-lb:nodes", {}), **({"count": nodes} if nodes is not None else {})}
     prefix, count = counted.get("namePrefix", "node"), int(counted.get("count", 2))
     config["ha-lb:nodes"] = counted
@@ -149,8 +169,11 @@ def up(ctx: LabContext, rerun: bool = False, rejoin_timeout: float = 180) -> flo
     plan declares."""
     started = time.monotonic()
     image = image_recipe()
-    ctx.lab.rootfs = ensure_rootfs(image, log=ctx.lab.log)
-    repo = ensure_repo(repo_recipe(image, every_package(ctx.settings)), ctx.lab.rootfs, log=ctx.lab.log)
+    plain = ensure_rootfs(image, log=ctx.lab.log)
+    repo = ensure_repo(repo_recipe(image, every_package(ctx.settings)), plain, log=ctx.lab.log)
+    baked = lab_image(ctx.stack) == "baked"
+    script = bake_script(every_package(ctx.settings))
+    ctx.lab.rootfs = ensure_baked(plain, repo, script, log=ctx.lab.log) if baked else plain
     ctx.network.up()
     ctx.apt.start(repo)
     ctx.lab.apt_source = source_line(str(ctx.settings.gateway), ctx.apt.port)

@@ -570,3 +570,40 @@ def test_a_quorum_device_decides_a_cut_link_and_outlives_its_arbiter(qdevice_lab
         90,
     )
     assert ops.settled_vip_node(lab) == home
+
+
+def test_a_baked_image_installs_nothing_at_first_boot(tmp_path: Path) -> None:
+    """Nodes booted from an image baked with `scripts/bake-image`'s script (the lab runs it in its image as
+    virt-customize runs it in a qcow2): the packages are there, nothing installs at first boot, the VIP serves."""
+    ctx = ops.context(ops.lab_stack(tmp_path, "lab2b", nodes=2, image="baked"), state_dir=tmp_path / "lab", log=print)
+    names = {n.name for n in ctx.settings.node_list}
+    try:
+        ops.up(ctx)
+        # The baked image as the script left it: the packages in, their services off, no cluster files, no
+        # instance state (each node made its own at first boot).
+        root = ctx.lab.rootfs
+        assert root.name.startswith("baked-") and (root / "usr/sbin/pcs").exists()
+        wants = root / "etc/systemd/system/multi-user.target.wants"
+        assert (wants / "pcsd.service").exists()
+        assert [
+            u for u in ("corosync", "pacemaker", "haproxy", "corosync-qdevice") if (wants / f"{u}.service").exists()
+        ] == []
+        assert (
+            not (root / "etc/corosync/corosync.conf").exists()
+            and list((root / "var/lib/pacemaker/cib").iterdir()) == []
+        )
+        assert not (root / "usr/sbin/policy-rc.d").exists() and not (root / "etc/apt/sources.list").exists()
+        assert (root / "etc/machine-id").read_text() == "" and not list((root / "var/lib/apt/lists").glob("*_Packages"))
+        # First boot fetched and set up nothing: no package came from the mirror (cloud-init's package module still
+        # reads its indexes: Debian's install_packages updates them first), cloud-init installed none.
+        assert ".deb HTTP" not in ctx.apt.log_file.read_text()
+        for node in names:
+            ok, out = ctx.on(node, "sh -c 'grep -c \"^Setting up \" /var/log/cloud-init-output.log || :'")
+            assert ok and out.strip() == "0", f"{node}: {out}"
+        ops.wait_for("every node online", lambda: ops.node_states(ctx) == dict.fromkeys(names, True), 120)
+        assert ops.http_status(ctx.lab.netns, ops.stats_url(ctx), ops.stats_auth(ctx)) == 200
+    finally:
+        assert ops.down(ctx, run_deletes=False) == []
+        assert ctx.lab.containers.names() == []
+        assert not Path(f"/run/netns/{netns_for(ctx.lab.state_dir)}").exists()
+        assert ctx.apt.pid() is None

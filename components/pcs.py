@@ -69,15 +69,17 @@ def host_deauth(names: Sequence[str]) -> list[str]:
 def cluster_setup(
     name: str, nodes: Sequence[tuple[str, str]], token_ms: int, corosync_conf: str | None = None
 ) -> list[str]:
-    """`pcs cluster setup NAME n1 addr=A ... transport knet totem token=MS token_coefficient=0`; knet keeps pcs's
-    default crypto. token_coefficient 0 keeps the token as given at every cluster size."""
+    """`pcs cluster setup NAME n1 addr=A ... transport knet totem token=MS token_coefficient=0 --enable`; knet keeps
+    pcs's default crypto. token_coefficient 0 keeps the token as given at every cluster size. `--enable`: corosync and
+    Pacemaker start at boot, enabled on every node as the files are written, before anything runs (each enable
+    reloads systemd, which can fail a systemd resource starting beside it). `corosync_conf`: only write that file."""
     argv = [PCS, "cluster", "setup", name]
     for node, addr in nodes:
         argv += [node, f"addr={addr}"]
     argv += ["transport", "knet", "totem", f"token={token_ms}", "token_coefficient=0"]
     if corosync_conf is not None:
-        argv += ["--corosync_conf", corosync_conf]
-    return argv
+        return [*argv, "--corosync_conf", corosync_conf]
+    return [*argv, "--enable"]
 
 
 def cluster_node_add(name: str, addr: str, wait_s: int) -> list[str]:
@@ -102,8 +104,9 @@ def node_unstandby(name: str) -> list[str]:
     return [PCS, "node", "unstandby", name]
 
 
-def cluster_start_all(wait_s: int) -> list[str]:
-    return [PCS, "cluster", "start", "--all", f"--wait={wait_s}"]
+def cluster_start_all() -> list[str]:
+    # Without --wait: pcs polls each node through pcsd every 2 s after a first 2 s sleep (the step waits itself).
+    return [PCS, "cluster", "start", "--all"]
 
 
 def cluster_enable_all() -> list[str]:

@@ -642,6 +642,31 @@ def _leave_script(node: str, stack: Sequence[str]) -> str:
     )
 
 
+def _cluster_start_script() -> str:
+    # pcs's --wait asks each node through pcsd every 2 s, after a first 2 s sleep: up to 2 s late on every start, on
+    # the path of everything after it. Asking the local Pacemaker every 0.2 s whether every node corosync.conf lists
+    # is online and no longer pending (what pcs waits for, node by node) ends the step as soon as that holds.
+    started = (
+        "import re, sys, xml.etree.ElementTree as E\n"
+        f'listed = re.findall(r"^\\s*name:\\s*(\\S+)\\s*$", open("{COROSYNC_CONF}").read(), re.M)\n'
+        'nodes = {n.get("name"): n for n in E.parse(sys.stdin).getroot().iterfind("nodes/node")}\n'
+        'sys.exit(0 if listed and all(n in nodes and nodes[n].get("online") == "true" '
+        'and nodes[n].get("pending") == "false" for n in listed) else 1)\n'
+    )
+    return (
+        f"{q(pcs.cluster_start_all())}\n"
+        f"deadline=$((SECONDS + {CLUSTER_START_WAIT_S}))\n"
+        f"until crm_mon -1 --output-as=xml 2>/dev/null | python3 -c {shlex.quote(started)} 2>/dev/null; do\n"
+        '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
+        f'    echo "ha-lb: step $ha_lb_step: not every node started within {CLUSTER_START_WAIT_S} s" >&2\n'
+        "    crm_mon -1 >&2 || :\n"
+        "    exit 1\n"
+        "  fi\n"
+        "  sleep 0.2\n"
+        "done\n"
+    )
+
+
 def _cib_seed_script(dc_deadtime: str) -> str:
     # Only on a node of a cluster being set up (corosync.conf written) where Pacemaker has never run: its first CIB
     # then carries dc-deadtime (Pacemaker reads a CIB without a digest file, warning "No on-disk digest present"; it
@@ -962,21 +987,25 @@ def _formation_steps(s: Settings) -> list[Step]:
             "cluster-start",
             first,
             StepKind.CLUSTER,
-            f"{q(pcs.cluster_start_all(CLUSTER_START_WAIT_S))}\n",
+            _cluster_start_script(),
             f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_stop_all())}; fi\n",
             depends_on=tuple(f"cib-seed-{n.name}" for n in nodes),
             replace_on=(ident,),
         )
     )
-    # Start at boot: before any resource exists. pcs enables the units with systemctl, which reloads systemd on every
-    # node; run beside Pacemaker starting a systemd resource, a reload can fail that start (CI once saw HAProxy's
-    # first start fail as `pcs cluster enable --all` ran, leaving it banned from that node).
+    # Start at boot: `pcs cluster setup --enable` enabled the units on every node before anything ran (an enable
+    # reloads systemd, which can fail a systemd resource starting beside it: CI once saw HAProxy's first start fail
+    # as `pcs cluster enable --all` ran, leaving it banned from that node). This step enables them again, before any
+    # resource exists, only where they are found off: a cluster set up before setup enabled them, or a hand edit.
     steps.append(
         Step(
             "cluster-enable",
             first,
             StepKind.CLUSTER,
-            f"{q(pcs.cluster_enable_all())}\n",
+            # Each its own check: is-enabled with several units succeeds when any one is enabled.
+            "if ! systemctl -q is-enabled corosync.service || ! systemctl -q is-enabled pacemaker.service; then\n"
+            f"  {q(pcs.cluster_enable_all())}\n"
+            "fi\n",
             f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.cluster_disable_all())}; fi\n",
             depends_on=("cluster-start",),
             replace_on=(ident,),
@@ -1167,6 +1196,11 @@ def cluster_properties(s: Settings) -> dict[str, str]:
     }
 
 
+def scheduler_properties(s: Settings) -> dict[str, str]:
+    """Properties set with crm_attribute: pcs 0.11 takes only whole seconds for a time property."""
+    return {"transition-delay": s.transition_delay}
+
+
 def resource_defaults(s: Settings) -> dict[str, str]:
     return {"resource-stickiness": str(s.cluster.stickiness)}
 
@@ -1200,9 +1234,11 @@ def _property_steps(s: Settings, fence_ids: Sequence[str]) -> list[Step]:
             # The stack's nodes, for the membership steps (a node's mark is stale once it left the stack); pcs
             # refuses a property it does not know.
             + q(_stack_attribute("--update", names))
-            + "\n",
+            + "\n"
+            + "".join(f"{q(_ha_lb_attribute(k, '--update', v))}\n" for k, v in scheduler_properties(s).items()),
             q(pcs.property_set(dict.fromkeys(props, "")))
             + "\n"
+            + "".join(f"{q(_ha_lb_attribute(k, '--delete'))} || :\n" for k in scheduler_properties(s))
             + q(_stack_attribute("--delete"))
             + " || :\n"
             + q(_ha_lb_attribute(FENCE_DELAY_PROPERTY, "--delete"))
@@ -1223,8 +1259,10 @@ def _property_steps(s: Settings, fence_ids: Sequence[str]) -> list[Step]:
 
 
 def _resource_steps(s: Settings) -> list[Step]:
-    """The VIP, and HAProxy created stopped: started before its constraints, it could start away from the VIP, fail
-    to bind and reach fail-count INFINITY there."""
+    """The VIP, and HAProxy. With `with-vip`, HAProxy is created stopped: started before its constraints, it could
+    start away from the VIP, fail to bind and reach fail-count INFINITY there. With `everywhere` it binds the VIP on
+    any node (ip_nonlocal_bind) and is meant to run on every node: it starts as soon as it exists, so its start
+    (Pacemaker confirms a systemd start 2 s later) runs beside the constraints' steps, not after them."""
     first = s.first_node.name
     ident = cluster_identity(s)
     vip, hap = vip_primitive(s), haproxy_primitive(s)
@@ -1244,7 +1282,7 @@ def _resource_steps(s: Settings) -> list[Step]:
             "haproxy-resource",
             first,
             StepKind.CIB,
-            ensure_primitive(hap, disabled=True),
+            ensure_primitive(hap, disabled=s.placement == "with-vip"),
             remove_primitive(hap),
             depends_on=(*after_properties, *(f"haproxy-config-{n.name}" for n in s.node_list)),
             replace_on=(ident, s.placement),
@@ -1284,7 +1322,7 @@ def constraints(s: Settings) -> list[Constraint]:
 
 
 def _constraint_steps(s: Settings) -> list[Step]:
-    """The constraints, then HAProxy enabled: only now can it start, and only where they allow."""
+    """The constraints, then HAProxy enabled: with `with-vip`, only now can it start, and only where they allow."""
     first = s.first_node.name
     ident = cluster_identity(s)
     hap = haproxy_primitive(s)
@@ -1353,7 +1391,7 @@ def cib_expectations(s: Settings) -> list[Expectation]:
     out += [Expectation(f"constraint {c.attrs['id']}", _xpath_attrs(c.element, c.attrs)) for c in constraints(s)]
     out += [
         Expectation(f"property {k}={v}", f"//crm_config//nvpair[@name='{k}'][@value='{v}']")
-        for k, v in cluster_properties(s).items()
+        for k, v in {**cluster_properties(s), **scheduler_properties(s)}.items()
         if not (s.arbiter and k == "priority-fencing-delay")
     ]
     if s.arbiter:

@@ -2,6 +2,7 @@
 
 import shlex
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from components.plan import (
     StepKind,
     _lock_prelude,
     build_plan,
+    cib_expectations,
     remote_command,
     render_script,
 )
@@ -106,7 +108,9 @@ def test_haproxy_is_created_disabled_and_constraints_have_explicit_ids() -> None
 
 def test_everywhere_placement_clones_haproxy_and_colocates_the_vip_with_it() -> None:
     plan = plan_for(placement="everywhere")
-    assert " clone " in plan.get("haproxy-resource").create
+    assert " clone" in plan.get("haproxy-resource").create
+    # It binds the VIP anywhere and belongs everywhere: it starts as it is created, beside the constraints' steps.
+    assert "--disabled" not in plan.get("haproxy-resource").create
     assert "colocation add vip with haproxy-clone INFINITY" in plan.get("colocation-vip-with-haproxy-clone").create
     assert "kind=Optional" in plan.get("order-haproxy-clone-then-vip").create
     assert "ip_nonlocal_bind" in plan.get("haproxy-config-lb1").create
@@ -207,6 +211,21 @@ def test_fencing_off_has_no_fence_step() -> None:
     assert "stonith-enabled=false" in plan.get("cluster-properties").create
 
 
+def test_transition_delay_is_set_at_every_size_unless_configured() -> None:
+    # pcs 0.11 refuses a time property below a second: crm_attribute sets it, and its delete removes it.
+    for nodes, cluster, want in (
+        (2, {}, "50ms"),
+        (3, {}, "50ms"),
+        (5, {}, "50ms"),
+        (3, {"transition_delay": "0s"}, "0s"),
+    ):
+        step = plan_for(nodes=nodes, **cluster).get("cluster-properties")
+        assert f"crm_attribute --type crm_config --name transition-delay --update {want}\n" in step.create
+        assert step.delete is not None and "--name transition-delay --delete" in step.delete
+    s = load_settings({"vip": {"address": "10.0.0.100"}, "network": {"cidr": "10.0.0.0/24"}, "nodes": {"count": 3}})
+    assert "property transition-delay=50ms" in [e.what for e in cib_expectations(s)]
+
+
 def test_fresh_cib_is_seeded_with_dc_deadtime_only_where_pacemaker_never_ran() -> None:
     plan = plan_for(dc_deadtime="3s")
     seed = plan.get("cib-seed-lb2")
@@ -223,8 +242,8 @@ def test_cluster_setup_uses_knet_token_and_addresses() -> None:
     create = plan_for(token_ms=1000).get("cluster-setup").create
     assert (
         "pcs cluster setup ha-lb lb1 addr=10.0.0.11 lb2 addr=10.0.0.12 transport knet totem token=1000 "
-        "token_coefficient=0" in create
-    )
+        "token_coefficient=0 --enable" in create
+    ), "enabled at setup, before anything runs that a systemd reload could fail"
     assert "--name" not in create and "pcs cluster auth" not in create
 
 
@@ -277,11 +296,13 @@ def test_a_node_joins_and_leaves_without_waiting_in_pulumi_for_any_other_node(no
 
 
 CLUSTER_FAKES = {
-    # crm_mon's XML from `states` (lines: name online standby).
+    # crm_mon's XML from `states` (lines: name online standby [pending]).
     "crm_mon": r"""#!/bin/bash
 [ -f "$FAKE/running" ] || exit 102
 echo '<crm_mon><nodes>'
-while read -r n o s; do echo "<node name=\"$n\" online=\"$o\" standby=\"$s\" type=\"member\"/>"; done < "$FAKE/states"
+while read -r n o s p; do
+  echo "<node name=\"$n\" online=\"$o\" standby=\"$s\" pending=\"${p:-false}\" type=\"member\"/>"
+done < "$FAKE/states"
 echo '</nodes></crm_mon>'
 """,
     # The leaving mark in a file: create fails when it exists (noclobber), as the CIB's create of an existing id.
@@ -470,10 +491,13 @@ def test_a_cluster_wide_step_on_a_new_vm_waits_until_it_has_joined(tmp_path: Pat
         assert done.returncode != 0 and "lb1 does not run the cluster (a new VM not joined yet?)" in done.stderr
         assert "waits for lb1 to be an online cluster member" in done.stdout
         assert "does not run the cluster" not in render_script(step) + render_script(step, step.delete or "")
-    # Online in Pacemaker's view: it runs.
-    fake = fake_cluster(tmp_path / "joined", ["lb1"], {"lb1": ONLINE})
-    done = run_in_cluster(fake, render_script(plan.get("cluster-enable"), creating=True))
-    assert done.returncode == 0 and calls(fake) == ["cluster enable --all"], done.stderr
+    # Online in Pacemaker's view: it runs, enabling the units where they are found off (setup enabled them).
+    for units, want in (("exit 1", ["cluster enable --all"]), ("exit 0", [])):
+        fake = fake_cluster(tmp_path / f"joined-{len(want)}", ["lb1"], {"lb1": ONLINE})
+        (fake / "systemctl").write_text(f"#!/bin/sh\n{units}\n")
+        (fake / "systemctl").chmod(0o755)
+        done = run_in_cluster(fake, render_script(plan.get("cluster-enable"), creating=True))
+        assert done.returncode == 0 and calls(fake) == want, done.stderr
     # A node whose cluster was stopped by hand fails at once, not after the join's long wait.
     fake = fake_cluster(tmp_path / "stopped", ["lb1"], {"lb1": "false false"})
     (fake / "systemctl").write_text("#!/bin/sh\nexit 3\n")
@@ -483,6 +507,23 @@ def test_a_cluster_wide_step_on_a_new_vm_waits_until_it_has_joined(tmp_path: Pat
     assert done.returncode != 0 and "the cluster is stopped on lb1 (pcs cluster start)" in done.stderr
     for step_id in ("cluster-setup", "cluster-start", "host-auth"):  # they form the cluster on a first `up`
         assert "does not run the cluster" not in render_script(plan.get(step_id), creating=True)
+
+
+def test_cluster_start_returns_once_every_listed_node_is_online_and_not_pending(tmp_path: Path) -> None:
+    script = render_script(plan_for(nodes=3).get("cluster-start"), creating=True)
+    script = script.replace(f"SECONDS + {CLUSTER_START_WAIT_S}", "SECONDS + 2")
+    assert "--wait" not in script, "pcs's own wait polls every 2 s"
+    # lb3 still pending, then lb2 not seen at all: the step waits, and fails at its deadline saying so.
+    for states in ({"lb1": ONLINE, "lb2": ONLINE, "lb3": "true false true"}, {"lb1": ONLINE, "lb3": ONLINE}):
+        fake = fake_cluster(tmp_path / str(len(states)), ["lb1", "lb2", "lb3"], states)
+        done = run_in_cluster(fake, script)
+        assert done.returncode != 0 and "not every node started within" in done.stderr, done.stderr
+    # Every node started: it returns at once, having started the cluster once.
+    fake = fake_cluster(tmp_path / "all", ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE})
+    started = time.monotonic()
+    done = run_in_cluster(fake, script)
+    assert done.returncode == 0 and calls(fake) == ["cluster start --all"], done.stderr
+    assert time.monotonic() - started < 2
 
 
 def leave(nodes: int, node: str) -> str:

@@ -402,6 +402,11 @@ TEXT_RULES: dict[str, tuple[str, Any, str]] = {
     ),
     "ClusterSettings.name": ("ha-lb", lambda v: {"cluster": {"name": v}}, "cluster.name"),
     "ClusterSettings.dcDeadtime": ("5s", lambda v: {"cluster": {"dcDeadtime": v}}, "cluster.dcDeadtime"),
+    "ClusterSettings.transitionDelay": (
+        "50ms",
+        lambda v: {"cluster": {"transitionDelay": v}},
+        "cluster.transitionDelay",
+    ),
     "ClusterSettings.recheckInterval": (
         "2min",
         lambda v: {"cluster": {"recheckInterval": v}},

@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.journal import journal, phases
 from lab import operations as ops
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -49,6 +50,8 @@ class Result:
     bring_up_s: float | None = None
     token_ms: int | None = None
     """The token the cluster ran with (corosync's runtime value): detection is token + consensus, 2.2 x token."""
+    detections: list[float] = field(default_factory=list)
+    """Each kill's detection as measured: seconds from the kill until a survivor's Pacemaker logs the node lost."""
     steps: dict[str, float] = field(default_factory=dict)
     timelines: list[list[tuple[float, bool]]] = field(default_factory=list)
     """Every run's probes: (completion time relative to the kill, ok)."""
@@ -110,7 +113,12 @@ def kill_runs(
         outage, samples, at = ops.measure_outage(ctx, partial(ctx.lab.containers.kill, home))
         result.outages.append(outage.seconds)
         result.timelines.append([(s.end - at, s.ok) for s in samples])
-        print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s", flush=True)
+        survivor = ops.vip_node(ctx)
+        lost = phases(journal(ctx, survivor, at), home, at).get("membership lost") if survivor else None
+        if lost is not None:  # Pacemaker's word (none when keepalived holds the VIP)
+            result.detections.append(lost)
+        seen = "" if lost is None else f" (node lost after {lost:.2f} s)"
+        print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s{seen}", flush=True)
         reboot_dead_nodes(ctx)
         after(home)
 
@@ -120,10 +128,17 @@ def reachable(ctx: ops.LabContext, node: str) -> Callable[[], bool]:
 
 
 def pacemaker_runs(
-    name: str, cluster: dict[str, Any], runs: int, switchovers: int, work: Path, keep: bool, nodes: int = 2
+    name: str,
+    cluster: dict[str, Any],
+    runs: int,
+    switchovers: int,
+    work: Path,
+    keep: bool,
+    nodes: int = 2,
+    image: str | None = None,
 ) -> tuple[Result, ops.LabContext]:
     result = Result(name)
-    stack = ops.lab_stack(work, "bench", nodes=nodes, cluster=cluster)
+    stack = ops.lab_stack(work, "bench", nodes=nodes, cluster=cluster, image=image)
     ctx = ops.context(stack, state_dir=work / "lab", log=lambda _: None)
     result.bring_up_s = ops.up(ctx)
     ok, out = ctx.on(ctx.settings.first_node.name, "corosync-cmapctl -g runtime.config.totem.token", timeout=15)
@@ -265,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--switchovers", type=int, default=3)
     p.add_argument("--profiles", nargs="*", default=list(PROFILES)[:4], choices=list(PROFILES))
     p.add_argument("--keepalived-advert", type=float, nargs="*", default=[1.0])
+    p.add_argument("--image", choices=ops.IMAGES, default="cloud", help="baked: nodes boot with the packages in")
     p.add_argument("--plot", type=Path, nargs="+", help="only redraw the timeline from saved failover.json files")
     a = p.parse_args(argv)
     if a.plot:
@@ -283,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                 keep = i == len(a.profiles) - 1
                 print(f"== {name}, {a.nodes} nodes, fencing {a.fencing}", flush=True)
                 cluster = {**PROFILES[name], "stonith": a.fencing == "on"}
-                result, ctx = pacemaker_runs(name, cluster, a.runs, a.switchovers, work, keep, a.nodes)
+                result, ctx = pacemaker_runs(name, cluster, a.runs, a.switchovers, work, keep, a.nodes, a.image)
                 results.append(result)
                 if keep:
                     last_ctx = ctx
@@ -308,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             if r.token_ms and r.outages
             else ""
         )
+        if r.detections:
+            beyond += f"; detection measured: {figures(r.detections)}"
         print(f"  {r.name:32} {figures(r.outages)}{ratio}{beyond}")
     print("planned switchover (pcs node standby):")
     for r in results:

@@ -25,19 +25,17 @@ import argparse
 import itertools
 import json
 import math
-import re
-import shlex
 import statistics
 import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bench.failover import figures, switch_to_keepalived
+from bench.journal import journal, phases
 from lab import operations as ops
 from lab.probe import Sample
 
@@ -80,36 +78,6 @@ class Result:
     scenario: str
     setup: str
     runs: list[Run] = field(default_factory=list)
-
-
-_STAMP = re.compile(r"^(\w{3} +\d+ \d\d:\d\d:\d\d\.\d+) ")
-
-
-def _when(line: str) -> float | None:
-    m = _STAMP.match(line)
-    if m is None:
-        return None
-    stamp = datetime.strptime(f"{datetime.now().year} {m.group(1)}", "%Y %b %d %H:%M:%S.%f")
-    return stamp.timestamp()
-
-
-def phases(lines: list[str], node: str, since: float) -> dict[str, float]:
-    """Seconds after `since` at which the survivor's journal first shows each step of losing `node`."""
-    marks = {
-        "membership lost": f"Node {node} state is now lost",
-        "fence requested": f"Requesting fencing (reboot) of node {node}",
-        "fence done": f"Operation 'reboot' targeting {node}",
-        "VIP started": "Result of start operation for vip",
-        "haproxy ready": "Started haproxy.service",  # systemd's word: HAProxy (ordered after the VIP) serves
-        "haproxy started": "Result of start operation for haproxy",  # Pacemaker's word, which comes later
-    }
-    out: dict[str, float] = {}
-    for line in lines:
-        at = _when(line)
-        for name, text in marks.items():
-            if at is not None and at >= since and name not in out and text in line:
-                out[name] = round(at - since, 2)
-    return out
 
 
 def slack(outage: float, marks: dict[str, float]) -> float | None:
@@ -168,14 +136,6 @@ def settle(ctx: ops.LabContext, keepalived: bool, timeout: float = 180) -> str:
         (home,) = vip_holders(ctx)
         return home
     return ops.settled_vip_node(ctx, timeout)
-
-
-def journal(ctx: ops.LabContext, node: str, since: float) -> list[str]:
-    """The node's pacemaker, corosync and haproxy journal since `since` (epoch s)."""
-    stamp = shlex.quote(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since - 1)))
-    command = f"journalctl -u pacemaker -u corosync -u haproxy --no-pager -o short-precise --since {stamp}"
-    ok, out = ctx.on(node, command, timeout=30)
-    return out.splitlines() if ok else []
 
 
 def run_once(ctx: ops.LabContext, scenario: str, hold: float, keepalived: bool) -> Run:

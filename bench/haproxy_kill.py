@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--placements", nargs="*", default=["with-vip", "everywhere"], choices=["with-vip", "everywhere"])
     p.add_argument("--setups", nargs="*", default=list(SETUPS), choices=list(SETUPS))
+    p.add_argument("--image", choices=ops.IMAGES, default="cloud", help="baked: nodes boot with the packages in")
     a = p.parse_args(argv)
     OUT.mkdir(exist_ok=True)
     results: list[Result] = []
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, placement in enumerate(a.placements):
             work = Path(tmp) / f"p{i}"
             work.mkdir()
-            stack = ops.lab_stack(work, "bench", nodes=a.nodes, cluster={"placement": placement})
+            stack = ops.lab_stack(work, "bench", nodes=a.nodes, cluster={"placement": placement}, image=a.image)
             ctx = ops.context(stack, state_dir=work / "lab", log=lambda _: None)
             try:
                 ops.up(ctx)

@@ -3,7 +3,8 @@ thaw or restore, the slack over the VIP's start (the issue's bound) and the note
 
 from datetime import datetime
 
-from bench.fencing import Run, longest_gap, notes, phases, slack
+from bench.fencing import Run, longest_gap, notes, slack
+from bench.journal import phases
 from lab.probe import Sample
 
 YEAR = datetime.now().year

@@ -46,6 +46,12 @@ apt-get clean
 rm -rf /var/lib/apt/lists/*
 cloud-init clean --logs
 rm -f /etc/ssh/ssh_host_* /var/lib/dbus/machine-id
+# Keys the postinst scripts made, which every VM of the image would share: qnetd's certificate authority (an
+# arbiter's qnetd step makes its own where there is none), corosync-qdevice's database (pcs makes it when a device is
+# added), Pacemaker's authkey (pcs cluster setup gives the cluster its own).
+rm -rf /etc/corosync/qnetd/nssdb /etc/corosync/qdevice/net/nssdb /etc/pacemaker/authkey
+# Emptied, not removed: systemd then makes a new id at first boot without treating it as a first boot, which would
+# apply Debian's presets and enable (and start) corosync, pacemaker and haproxy.
 truncate -s 0 /etc/machine-id
 echo "ha-lb: baked: {names}"
 """
@@ -91,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     if done.returncode != 0:
         a.out.unlink(missing_ok=True)
         return done.returncode
-    print(f"bake-image: {a.out}: set ha-lb:libvirt.baseImage to it, and ha-lb:cloudInit.packageUpdate to false")
+    print(
+        f"bake-image: {a.out}: set ha-lb:libvirt.baseImage to it, ha-lb:cloudInit.packagesInImage to true and "
+        "ha-lb:cloudInit.packageUpdate to false"
+    )
     return 0
 
 

@@ -69,17 +69,16 @@ def host_deauth(names: Sequence[str]) -> list[str]:
 def cluster_setup(
     name: str, nodes: Sequence[tuple[str, str]], token_ms: int, corosync_conf: str | None = None
 ) -> list[str]:
-    """`pcs cluster setup NAME n1 addr=A ... transport knet totem token=MS token_coefficient=0 --enable`; knet keeps
-    pcs's default crypto. token_coefficient 0 keeps the token as given at every cluster size. `--enable`: corosync and
-    Pacemaker start at boot, enabled on every node as the files are written, before anything runs (each enable
-    reloads systemd, which can fail a systemd resource starting beside it). `corosync_conf`: only write that file."""
+    """`pcs cluster setup NAME n1 addr=A ... transport knet totem token=MS token_coefficient=0`; knet keeps pcs's
+    default crypto. token_coefficient 0 keeps the token as given at every cluster size. `corosync_conf`: only write
+    that file."""
     argv = [PCS, "cluster", "setup", name]
     for node, addr in nodes:
         argv += [node, f"addr={addr}"]
     argv += ["transport", "knet", "totem", f"token={token_ms}", "token_coefficient=0"]
     if corosync_conf is not None:
-        return [*argv, "--corosync_conf", corosync_conf]
-    return [*argv, "--enable"]
+        argv += ["--corosync_conf", corosync_conf]
+    return argv
 
 
 def cluster_node_add(name: str, addr: str, wait_s: int) -> list[str]:

@@ -338,6 +338,7 @@ def _wait_script() -> str:
         "rc=0; cloud-init status --wait >/dev/null || rc=$?\n"
         'if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then\n'
         "  cloud-init status --long >&2 || :\n"
+        "  tail -n 5 /var/log/cloud-init-output.log >&2 || :\n"
         '  echo "ha-lb: cloud-init failed on node $ha_lb_node" >&2; exit 1\n'
         "fi\n"
         "# pcsd must answer before `pcs host auth`.\n"
@@ -653,7 +654,10 @@ def _cluster_start_script() -> str:
         'sys.exit(0 if listed and all(n in nodes and nodes[n].get("online") == "true" '
         'and nodes[n].get("pending") == "false" for n in listed) else 1)\n'
     )
+    # Started once: run again (its text changed in an upgrade), it leaves a running cluster as it is, a node stopped
+    # by hand among it.
     return (
+        "if systemctl -q is-active pacemaker.service; then echo 'ha-lb: the cluster runs already'; exit 0; fi\n"
         f"{q(pcs.cluster_start_all())}\n"
         f"deadline=$((SECONDS + {CLUSTER_START_WAIT_S}))\n"
         f"until crm_mon -1 --output-as=xml 2>/dev/null | python3 -c {shlex.quote(started)} 2>/dev/null; do\n"
@@ -672,7 +676,13 @@ def _cib_seed_script(dc_deadtime: str) -> str:
     # then carries dc-deadtime (Pacemaker reads a CIB without a digest file, warning "No on-disk digest present"; it
     # writes the digest itself from then on). A node joining a running cluster later has no corosync.conf yet (`pcs
     # cluster node add` brings it, and refuses a node holding a CIB) and takes the cluster's CIB.
+    # And corosync and Pacemaker enabled at boot, on each node itself before anything runs there: an enable reloads
+    # systemd, which can fail a systemd resource starting beside it (CI once saw HAProxy's first start fail as `pcs
+    # cluster enable --all` ran), and pcsd reports a failed enable as done; systemctl here fails the step.
     return (
+        f"if [ -f {COROSYNC_CONF} ]; then\n"
+        "  for u in corosync pacemaker; do systemctl -q is-enabled $u.service || systemctl enable $u.service; done\n"
+        "fi\n"
         f"if [ -f {COROSYNC_CONF} ] && [ ! -e {CIB_XML} ]; then\n"
         "  seed=$(mktemp)\n"
         '  cibadmin --empty > "$seed"\n'
@@ -993,10 +1003,8 @@ def _formation_steps(s: Settings) -> list[Step]:
             replace_on=(ident,),
         )
     )
-    # Start at boot: `pcs cluster setup --enable` enabled the units on every node before anything ran (an enable
-    # reloads systemd, which can fail a systemd resource starting beside it: CI once saw HAProxy's first start fail
-    # as `pcs cluster enable --all` ran, leaving it banned from that node). This step enables them again, before any
-    # resource exists, only where they are found off: a cluster set up before setup enabled them, or a hand edit.
+    # Start at boot: each node's cib-seed step enabled the units there before anything ran. This step, before any
+    # resource exists, enables them on every node where it finds them off on its own: a hand edit.
     steps.append(
         Step(
             "cluster-enable",

@@ -80,6 +80,7 @@ def render_user_data(s: Settings, node: Node, admin_public_key: str, host_key: H
         package_update=s.cloud_init.package_update,
         package_upgrade=s.cloud_init.package_upgrade,
         packages=vm_packages(s, node),
+        packages_in_image=s.cloud_init.packages_in_image,
         ssh_ca_public_key=s.ssh.ca_public_key.strip() if s.ssh.ca_public_key else None,
         host_key=host_key,
     )

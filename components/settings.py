@@ -447,13 +447,17 @@ class CloudInitSettings(Model):
     timezone: Annotated[str, FullMatch(r"[A-Za-z0-9_+/-]+", "a time zone like UTC or Europe/Berlin")] = "UTC"
     locale: Annotated[str, FullMatch(r"[A-Za-z0-9_.@-]+", "a locale like C.UTF-8 or en_US.UTF-8")] = "C.UTF-8"
     package_update: Bool = True
-    """Run `apt-get update` before installing packages."""
+    """Run `apt-get update` at first boot even with no package to install (cloud-init's package module updates the
+    indexes before it installs anything anyway)."""
     package_upgrade: Bool = False
     """Upgrade every package at first boot."""
     extra_packages: list[
         Annotated[str, FullMatch(PACKAGE_NAME, "a Debian package name: a-z or 0-9, then a-z, 0-9, + . or -")]
     ] = []
     """Debian packages to install besides the cluster stack (names only)."""
+    packages_in_image: Bool = False
+    """The base image already holds every package (`scripts/bake-image`): first boot installs none and reads no
+    package index (no mirror needed); a VM whose image lacks one fails its first boot, naming it."""
 
 
 @dataclass(frozen=True)
@@ -775,7 +779,27 @@ def check_settings(s: Settings) -> list[str]:
     p.extend(_check_libvirt_network(s))
     p.extend(_check_haproxy(s))
     p.extend(_check_time_zone(s.cloud_init.timezone))
+    p.extend(_check_transition_delay(s))
     return p
+
+
+MAX_TRANSITION_DELAY_MS = 1000
+
+
+def duration_ms(value: str) -> int:
+    """A Pacemaker duration in ms (a bare number is seconds, as Pacemaker reads it)."""
+    number, unit = re.fullmatch(r"([0-9]+)([a-z]*)", value).groups()  # type: ignore[union-attr]
+    return int(number) * {"ms": 1, "": 1000, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000}[unit]
+
+
+def _check_transition_delay(s: Settings) -> list[str]:
+    delay = s.cluster.transition_delay
+    if delay is None or duration_ms(delay) <= MAX_TRANSITION_DELAY_MS:
+        return []
+    return [
+        f"{PROJECT}:cluster.transitionDelay: {delay} would hold every recovery (a node lost, a failed resource) that "
+        f"long: at most {MAX_TRANSITION_DELAY_MS}ms (a bare number is seconds; write 50ms)"
+    ]
 
 
 def _check_time_zone(zone: str) -> list[str]:

@@ -94,14 +94,15 @@ def lab_stack(
 ) -> Path:
     """A variant of the lab stack, written as `folder/Pulumi.<name>.yaml`: another node count, cluster settings,
     another VM size (`memory_mib`: every node's, or some nodes' by name), which replaces those nodes' VMs; another
-    node image (`image`: `baked`, with the packages baked in and so no package update at first boot, as a baked
-    image's stack is told to set)."""
+    node image (`image`: `baked`, with the packages baked in, and the stack set as a baked image's stack is told)."""
     doc = yaml.safe_load(DEFAULT_STACK.read_text())
     config = doc["config"]
     if image is not None:
         config["lab:image"] = image
         if image == "baked":
-            config["ha-lb:cloudInit"] = {**config.get("ha-lb:cloudInit", {}), "packageUpdate": False}
+            # As a baked image's stack is told: nothing to install, no package index to read at first boot.
+            baked = {"packagesInImage": True, "packageUpdate": False}
+            config["ha-lb:cloudInit"] = {**config.get("ha-lb:cloudInit", {}), **baked}
     counted = {**config.get("ha-lb:nodes", {}), **({"count": nodes} if nodes is not None else {})}
     prefix, count = counted.get("namePrefix", "node"), int(counted.get("count", 2))
     config["ha-lb:nodes"] = counted
@@ -130,6 +131,7 @@ def context(
     stack: Path = DEFAULT_STACK, state_dir: Path | None = None, log: Log = print, runner: Runner = run
 ) -> LabContext:
     s = settings_from_stack_file(stack)
+    lab_image(stack)  # a bad lab:image is refused before anything is built
     lab = Lab((state_dir or default_state_dir()).resolve(), rootfs_path(image_recipe()), log, runner)
     network = LabNetwork(lab.netns, f"{s.gateway}/{s.network.cidr.prefixlen}", runner)
     apt = AptServer(lab.state_dir, lab.netns, str(s.gateway), runner=runner)

@@ -222,6 +222,9 @@ CASES = [
     Case("vip-nic-newline", {"vip": {**VIP, "nic": "eth0\n"}}, "vip.nic"),
     Case("domain-trailing-newline", {"network": {"cidr": "10.0.0.0/24", "domain": "lb.internal\n"}}, "network.domain"),
     Case("duration-with-space", {"cluster": {"dcDeadtime": "5 s"}}, "cluster.dcDeadtime"),
+    # A bare number is seconds to Pacemaker: "50" would hold every recovery 50 s.
+    Case("transition-delay-bare-seconds", {"cluster": {"transitionDelay": "50"}}, "cluster.transitionDelay"),
+    Case("transition-delay-too-long", {"cluster": {"transitionDelay": "2s"}}, "cluster.transitionDelay"),
     Case("duration-trailing-newline", {"cluster": {"failureTimeout": "5s\n"}}, "cluster.failureTimeout"),
     Case("cluster-name-newline", {"cluster": {"name": "ha-lb\n"}}, "cluster.name"),
     Case("stats-uri-newline", {"haproxy": {"stats": {"uri": "/stats\n"}}}, "haproxy.stats.uri"),

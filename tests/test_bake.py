@@ -24,6 +24,8 @@ def test_it_bakes_every_package_of_the_stack_under_the_policy() -> None:
     for unit in CLUSTER_UNITS:
         assert unit in script
     assert "rm -f /etc/corosync/corosync.conf /var/lib/pacemaker/cib/cib*" in script
+    # No key a postinst made stays for every VM of the image to share.
+    assert "rm -rf /etc/corosync/qnetd/nssdb /etc/corosync/qdevice/net/nssdb /etc/pacemaker/authkey" in script
 
 
 def test_it_is_valid_shell_and_quotes_names() -> None:

@@ -226,12 +226,28 @@ def test_transition_delay_is_set_at_every_size_unless_configured() -> None:
     assert "property transition-delay=50ms" in [e.what for e in cib_expectations(s)]
 
 
+def test_each_node_enables_the_cluster_at_boot_itself_once_set_up(tmp_path: Path) -> None:
+    seed = render_script(plan_for().get("cib-seed-lb2"), creating=True)
+    for listed, enabled, want in (
+        (True, False, ["systemctl enable corosync.service", "systemctl enable pacemaker.service"]),
+        (True, True, []),  # no systemd reload when nothing changes
+        (False, False, []),  # not set up with the cluster: a later join enables it (pcs cluster node add --enable)
+    ):
+        fake = fake_cluster(tmp_path / f"{listed}{enabled}", ["lb1", "lb2"] if listed else [], {})
+        if not listed:
+            (fake / "corosync.conf").unlink()
+        fake_systemctl(fake, enabled=enabled)
+        (fake / "cib.xml").touch()  # seeded already: only the enable is under test here
+        done = run_in_cluster(fake, seed.replace("/var/lib/pacemaker/cib/cib.xml", str(fake / "cib.xml")))
+        assert done.returncode == 0 and calls(fake) == want, done.stderr
+
+
 def test_fresh_cib_is_seeded_with_dc_deadtime_only_where_pacemaker_never_ran() -> None:
     plan = plan_for(dc_deadtime="3s")
     seed = plan.get("cib-seed-lb2")
     # Only on a node set up with the cluster: a node joining later must hold no CIB for `pcs cluster node add`.
     assert (
-        seed.create.startswith("if [ -f /etc/corosync/corosync.conf ] && [ ! -e /var/lib/pacemaker/cib/cib.xml ]")
+        "if [ -f /etc/corosync/corosync.conf ] && [ ! -e /var/lib/pacemaker/cib/cib.xml ]; then" in seed.create
         and "dc-deadtime --update 3s" in seed.create
     )
     assert seed.delete is not None and "cib.xml.sig ]" in seed.delete  # a CIB Pacemaker used is left alone
@@ -242,8 +258,8 @@ def test_cluster_setup_uses_knet_token_and_addresses() -> None:
     create = plan_for(token_ms=1000).get("cluster-setup").create
     assert (
         "pcs cluster setup ha-lb lb1 addr=10.0.0.11 lb2 addr=10.0.0.12 transport knet totem token=1000 "
-        "token_coefficient=0 --enable" in create
-    ), "enabled at setup, before anything runs that a systemd reload could fail"
+        "token_coefficient=0" in create
+    )
     assert "--name" not in create and "pcs cluster auth" not in create
 
 
@@ -492,10 +508,9 @@ def test_a_cluster_wide_step_on_a_new_vm_waits_until_it_has_joined(tmp_path: Pat
         assert "waits for lb1 to be an online cluster member" in done.stdout
         assert "does not run the cluster" not in render_script(step) + render_script(step, step.delete or "")
     # Online in Pacemaker's view: it runs, enabling the units where they are found off (setup enabled them).
-    for units, want in (("exit 1", ["cluster enable --all"]), ("exit 0", [])):
+    for enabled, want in ((False, ["cluster enable --all"]), (True, [])):
         fake = fake_cluster(tmp_path / f"joined-{len(want)}", ["lb1"], {"lb1": ONLINE})
-        (fake / "systemctl").write_text(f"#!/bin/sh\n{units}\n")
-        (fake / "systemctl").chmod(0o755)
+        fake_systemctl(fake, active=True, enabled=enabled)
         done = run_in_cluster(fake, render_script(plan.get("cluster-enable"), creating=True))
         assert done.returncode == 0 and calls(fake) == want, done.stderr
     # A node whose cluster was stopped by hand fails at once, not after the join's long wait.
@@ -509,17 +524,34 @@ def test_a_cluster_wide_step_on_a_new_vm_waits_until_it_has_joined(tmp_path: Pat
         assert "does not run the cluster" not in render_script(plan.get(step_id), creating=True)
 
 
+def fake_systemctl(fake: Path, active: bool = False, enabled: bool = False) -> None:
+    """systemctl answering is-active and is-enabled as told, recording what else it is asked."""
+    (fake / "systemctl").write_text(
+        '#!/bin/sh\ncase "$*" in\n'
+        f"  *is-active*) exit {0 if active else 3} ;;\n  *is-enabled*) exit {0 if enabled else 1} ;;\n"
+        '  *) echo "systemctl $*" >> "$FAKE/calls" ;;\nesac\n'
+    )
+    (fake / "systemctl").chmod(0o755)
+
+
 def test_cluster_start_returns_once_every_listed_node_is_online_and_not_pending(tmp_path: Path) -> None:
     script = render_script(plan_for(nodes=3).get("cluster-start"), creating=True)
     script = script.replace(f"SECONDS + {CLUSTER_START_WAIT_S}", "SECONDS + 2")
     assert "--wait" not in script, "pcs's own wait polls every 2 s"
+    # Run again on a running cluster (its text changed in an upgrade): nothing is started, nothing waited for.
+    fake = fake_cluster(tmp_path / "running", ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb3": ONLINE})
+    fake_systemctl(fake, active=True)
+    done = run_in_cluster(fake, script)
+    assert done.returncode == 0 and calls(fake) == [] and "runs already" in done.stdout, done.stderr
     # lb3 still pending, then lb2 not seen at all: the step waits, and fails at its deadline saying so.
     for states in ({"lb1": ONLINE, "lb2": ONLINE, "lb3": "true false true"}, {"lb1": ONLINE, "lb3": ONLINE}):
         fake = fake_cluster(tmp_path / str(len(states)), ["lb1", "lb2", "lb3"], states)
+        fake_systemctl(fake)
         done = run_in_cluster(fake, script)
         assert done.returncode != 0 and "not every node started within" in done.stderr, done.stderr
     # Every node started: it returns at once, having started the cluster once.
     fake = fake_cluster(tmp_path / "all", ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE})
+    fake_systemctl(fake)
     started = time.monotonic()
     done = run_in_cluster(fake, script)
     assert done.returncode == 0 and calls(fake) == ["cluster start --all"], done.stderr

@@ -96,6 +96,19 @@ def test_ssh_ca_is_trusted_when_given() -> None:
     assert "TrustedUserCAKeys /etc/ssh/ha-lb-user-ca.pub" in files["/etc/ssh/sshd_config.d/50-ha-lb-user-ca.conf"]
 
 
+def test_an_image_with_the_packages_installs_none_and_checks_them() -> None:
+    s = load_settings({"vip": {"address": "192.168.122.100"}, "cloudInit": {"packagesInImage": True}})
+    doc = yaml.safe_load(render_user_data(s, s.first_node, KEY, HOST_KEY))
+    assert doc["packages"] == []
+    # The check is runcmd's last command (its exit status is the whole runcmd's) and names every package.
+    check = doc["runcmd"][-1]
+    assert check[:2] == ["sh", "-c"] and "dpkg-query" in check[2] and check[4:] == node_packages(s)
+    plain = yaml.safe_load(
+        render_user_data(load_settings({"vip": {"address": "192.168.122.100"}}), s.first_node, KEY, HOST_KEY)
+    )
+    assert plain["packages"] == node_packages(s) and len(plain["runcmd"]) == len(doc["runcmd"]) - 1
+
+
 def test_haproxy_cfg_binds_frontends_and_stats_to_the_vip() -> None:
     s = load_settings({"vip": {"address": "192.168.122.100"}})
     cfg = render_haproxy_cfg(s, "s3cret-Stats")

@@ -97,10 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if done.returncode != 0:
         a.out.unlink(missing_ok=True)
         return done.returncode
-    print(
-        f"bake-image: {a.out}: set ha-lb:libvirt.baseImage to it, ha-lb:cloudInit.packagesInImage to true and "
-        "ha-lb:cloudInit.packageUpdate to false"
-    )
+    print(f"bake-image: {a.out}: set ha-lb:libvirt.baseImage to it and ha-lb:cloudInit.packagesInImage to true")
     return 0
 
 

@@ -205,11 +205,6 @@ def constraint_delete(cid: str) -> list[str]:
     return [PCS, "constraint", "delete", cid]
 
 
-def qdevice_setup() -> list[str]:
-    """`pcs qdevice setup model net --enable --start`, on the arbiter: qnetd's certificate authority and service."""
-    return [PCS, "qdevice", "setup", "model", "net", "--enable", "--start"]
-
-
 def qdevice_destroy() -> list[str]:
     """`pcs qdevice destroy net`: stops and disables qnetd, deletes its certificates."""
     return [PCS, "qdevice", "destroy", "net"]

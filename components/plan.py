@@ -654,10 +654,14 @@ def _cluster_start_script() -> str:
         'sys.exit(0 if listed and all(n in nodes and nodes[n].get("online") == "true" '
         'and nodes[n].get("pending") == "false" for n in listed) else 1)\n'
     )
-    # Started once: run again (its text changed in an upgrade), it leaves a running cluster as it is, a node stopped
-    # by hand among it.
+    # Run again on a cluster that ran its later steps (its text changed in an upgrade: cluster-properties wrote the
+    # stack's node list), it leaves the cluster as it is, a node stopped by hand among it. A first `up` tried again
+    # after a partial start starts and waits again (`pcs cluster start` leaves running nodes alone).
+    formed = q(_stack_attribute("--query", "--quiet"))
     return (
-        "if systemctl -q is-active pacemaker.service; then echo 'ha-lb: the cluster runs already'; exit 0; fi\n"
+        f"if systemctl -q is-active pacemaker.service && {formed} >/dev/null 2>&1; then\n"
+        "  echo 'ha-lb: the cluster runs already'; exit 0\n"
+        "fi\n"
         f"{q(pcs.cluster_start_all())}\n"
         f"deadline=$((SECONDS + {CLUSTER_START_WAIT_S}))\n"
         f"until crm_mon -1 --output-as=xml 2>/dev/null | python3 -c {shlex.quote(started)} 2>/dev/null; do\n"
@@ -747,14 +751,15 @@ def qdevice_heuristic_for(s: Settings) -> str | None:
 
 
 def _qnetd_script() -> str:
+    # Set up before, its certificate authority stays (the nodes' certificates are signed by it). Without one (a baked
+    # image leaves none, so no two arbiters share it; a destroyed one), made as Debian's postinst makes it: `pcs qdevice
+    # setup` would leave the database root's, and Debian's qnetd runs as coroqnetd ("Permission denied" on the NSS
+    # directory); the group is set either way, which also mends an arbiter set up by pcs before.
     return (
-        f"if {_QNETD_SET_UP}; then\n"
-        "  # Set up before: its certificate authority stays (the nodes' certificates are signed by it).\n"
-        "  systemctl -q is-enabled corosync-qnetd || systemctl enable corosync-qnetd\n"
-        "  systemctl -q is-active corosync-qnetd || systemctl start corosync-qnetd\n"
-        "else\n"
-        f"  {q(pcs.qdevice_setup())}\n"
-        "fi\n"
+        f"if ! {{ {_QNETD_SET_UP}; }}; then corosync-qnetd-certutil -i -G; fi\n"
+        f"chgrp coroqnetd {QNETD_DB} {QNETD_DB}/cert9.db {QNETD_DB}/key4.db\n"
+        "systemctl -q is-enabled corosync-qnetd || systemctl enable corosync-qnetd\n"
+        "systemctl -q is-active corosync-qnetd || systemctl start corosync-qnetd\n"
     )
 
 
@@ -986,7 +991,8 @@ def _formation_steps(s: Settings) -> list[Step]:
             StepKind.NODE,
             _cib_seed_script(s.cluster.dc_deadtime),
             _cib_seed_delete(),
-            depends_on=("cluster-setup",),  # setup clears the nodes' cluster files
+            # setup clears the nodes' cluster files; a replaced VM's is done installing (its own wait)
+            depends_on=("cluster-setup", f"wait-{n.name}"),
             replace_on=(ident,),
             owner="node",
         )

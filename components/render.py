@@ -77,7 +77,7 @@ def render_user_data(s: Settings, node: Node, admin_public_key: str, host_key: H
         authorized_keys=list(dict.fromkeys(keys)),
         timezone=s.cloud_init.timezone,
         locale=s.cloud_init.locale,
-        package_update=s.cloud_init.package_update,
+        package_update=s.package_update,
         package_upgrade=s.cloud_init.package_upgrade,
         packages=vm_packages(s, node),
         packages_in_image=s.cloud_init.packages_in_image,

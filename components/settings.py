@@ -446,9 +446,9 @@ class HaproxySettings(Model):
 class CloudInitSettings(Model):
     timezone: Annotated[str, FullMatch(r"[A-Za-z0-9_+/-]+", "a time zone like UTC or Europe/Berlin")] = "UTC"
     locale: Annotated[str, FullMatch(r"[A-Za-z0-9_.@-]+", "a locale like C.UTF-8 or en_US.UTF-8")] = "C.UTF-8"
-    package_update: Bool = True
+    package_update: Bool | None = None
     """Run `apt-get update` at first boot even with no package to install (cloud-init's package module updates the
-    indexes before it installs anything anyway)."""
+    indexes before it installs anything anyway). Default: true; false with packagesInImage."""
     package_upgrade: Bool = False
     """Upgrade every package at first boot."""
     extra_packages: list[
@@ -456,8 +456,9 @@ class CloudInitSettings(Model):
     ] = []
     """Debian packages to install besides the cluster stack (names only)."""
     packages_in_image: Bool = False
-    """The base image already holds every package (`scripts/bake-image`): first boot installs none and reads no
-    package index (no mirror needed); a VM whose image lacks one fails its first boot, naming it."""
+    """The base image already holds every package (`scripts/bake-image`): first boot installs none and (unless
+    packageUpdate is set true) reads no package index, so needs no mirror; a VM whose image lacks one fails its first
+    boot, naming it."""
 
 
 @dataclass(frozen=True)
@@ -561,6 +562,11 @@ class Settings(Model):
     @property
     def token_ms(self) -> int:
         return self.cluster.token_ms or FAILOVER_PROFILES[self.cluster.profile].token_ms
+
+    @property
+    def package_update(self) -> bool:
+        ci = self.cloud_init
+        return ci.package_update if ci.package_update is not None else not ci.packages_in_image
 
     @property
     def transition_delay(self) -> str:

@@ -101,7 +101,7 @@ def lab_stack(
         config["lab:image"] = image
         if image == "baked":
             # As a baked image's stack is told: nothing to install, no package index to read at first boot.
-            baked = {"packagesInImage": True, "packageUpdate": False}
+            baked = {"packagesInImage": True}
             config["ha-lb:cloudInit"] = {**config.get("ha-lb:cloudInit", {}), **baked}
     counted = {**config.get("ha-lb:nodes", {}), **({"count": nodes} if nodes is not None else {})}
     prefix, count = counted.get("namePrefix", "node"), int(counted.get("count", 2))

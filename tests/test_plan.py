@@ -538,11 +538,17 @@ def test_cluster_start_returns_once_every_listed_node_is_online_and_not_pending(
     script = render_script(plan_for(nodes=3).get("cluster-start"), creating=True)
     script = script.replace(f"SECONDS + {CLUSTER_START_WAIT_S}", "SECONDS + 2")
     assert "--wait" not in script, "pcs's own wait polls every 2 s"
-    # Run again on a running cluster (its text changed in an upgrade): nothing is started, nothing waited for.
+    # Run again on a formed cluster (its text changed in an upgrade; cluster-properties wrote the stack's node list):
+    # nothing is started, nothing waited for, lb2 stopped by hand stays stopped.
     fake = fake_cluster(tmp_path / "running", ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb3": ONLINE})
     fake_systemctl(fake, active=True)
+    (fake / "stack").write_text("lb1 lb2 lb3\n")
     done = run_in_cluster(fake, script)
     assert done.returncode == 0 and calls(fake) == [] and "runs already" in done.stdout, done.stderr
+    # A first `up` tried again after a partial start (Pacemaker runs here, no node list yet): it starts and waits.
+    (fake / "stack").unlink()
+    done = run_in_cluster(fake, script)
+    assert done.returncode != 0 and calls(fake) == ["cluster start --all"], "lb2 never came: the deadline"
     # lb3 still pending, then lb2 not seen at all: the step waits, and fails at its deadline saying so.
     for states in ({"lb1": ONLINE, "lb2": ONLINE, "lb3": "true false true"}, {"lb1": ONLINE, "lb3": ONLINE}):
         fake = fake_cluster(tmp_path / str(len(states)), ["lb1", "lb2", "lb3"], states)
@@ -758,12 +764,41 @@ def qdevice_plan(nodes: int = 2, profile: str = "default", **qd: Any) -> Plan:
     return plan_for(nodes=nodes, profile=profile, quorumDevice={"address": "10.0.0.50", **qd})
 
 
+def test_qnetd_gets_a_certificate_authority_of_its_own_readable_by_its_user(tmp_path: Path) -> None:
+    qnetd = render_script(qdevice_plan().get("qnetd-qnetd"), creating=True)
+    for has_db, want in ((False, ["certutil -i -G"]), (True, [])):
+        fake = tmp_path / str(has_db)
+        (fake / "db").mkdir(parents=True)
+        if has_db:
+            (fake / "db" / "cert9.db").touch()
+        for tool, body in {
+            "corosync-qnetd-certutil": 'echo "certutil $*" >> "$FAKE/calls"; touch "$FAKE/db/cert9.db"',
+            "chgrp": 'echo "chgrp $*" >> "$FAKE/groups"',
+            "systemctl": 'case "$*" in *is-*) exit 1 ;; esac; echo "systemctl $*" >> "$FAKE/calls"',
+        }.items():
+            (fake / tool).write_text(f"#!/bin/sh\n{body}\n")
+            (fake / tool).chmod(0o755)
+        script = qnetd.replace("/etc/corosync/qnetd/nssdb", str(fake / "db"))
+        env = {"PATH": f"{fake}:/usr/bin:/bin", "FAKE": str(fake)}
+        done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert calls(fake) == [*want, "systemctl enable corosync-qnetd", "systemctl start corosync-qnetd"]
+        db = fake / "db"
+        assert (fake / "groups").read_text().split() == [
+            "chgrp",
+            "coroqnetd",
+            str(db),
+            f"{db}/cert9.db",
+            f"{db}/key4.db",
+        ]
+
+
 def test_a_quorum_device_sets_up_qnetd_on_its_arbiter_then_joins_the_running_cluster() -> None:
     plan = qdevice_plan()
     qnetd, device = plan.get("qnetd-qnetd"), plan.get("quorum-device")
     assert qnetd.node == "qnetd" and qnetd.owner == "node"
     assert deps_closure(plan, qnetd.id) == {"wait-qnetd", "hacluster-password-qnetd"}
-    assert "pcs qdevice setup model net --enable --start" in qnetd.create
+    assert "pcs qdevice setup" not in qnetd.create, "it would leave the database root's; qnetd runs as coroqnetd"
     assert "pcs qdevice destroy net" in (qnetd.delete or "")
     assert device.node == "lb1" and device.kind is StepKind.MEMBERSHIP and device.on_running_cluster
     assert {"cluster-start", "qnetd-qnetd", "vip", "haproxy-enable"} <= deps_closure(plan, device.id)

@@ -360,7 +360,7 @@ class ClusterSettings(Model):
     """transition-delay: how long the DC waits after an event (a node lost) before it has the scheduler place the
     resources again. Pacemaker 2.1's DC sleeps a whole second when its query of the CIB returns while its own CIB
     writes for that event are still on their way round the corosync ring (with 3 or more nodes, nearly always);
-    waiting 25 ms first lets them land (measured: README, "Failover profiles"). Default: 25ms."""
+    waiting 50 ms first lets them land (measured: README, "Failover profiles"). Default: 50ms."""
     vip_monitor: MonitorSettings = MonitorSettings(interval="10s", timeout="20s")
     haproxy_monitor: MonitorSettings = MonitorSettings(interval="5s", timeout="20s")
     no_quorum_policy: Literal["stop", "freeze", "ignore", "demote"] = "stop"
@@ -467,10 +467,10 @@ class FailoverProfile:
     placement: Literal["with-vip", "everywhere"]
 
 
-# Long enough for the DC's own CIB writes at a node's loss to come back round the ring before it queries the CIB: 25,
-# 50 and 100 ms all spared the 1 s re-ask at 3 and 5 nodes (README, "Benchmarks"), and each ms of it is on every
-# recovery's path: the least that did.
-TRANSITION_DELAY = "25ms"
+# Long enough for the DC's own CIB writes at a node's loss to come back round the ring before it queries the CIB, and
+# no longer: each ms of it is on every recovery's path. At 3 nodes 25, 50 and 100 ms all spared the 1 s re-ask; at 5
+# nodes (on 2 cores) 25 ms missed it in 2 of 10 kills, 50 ms in none of 10 (README, "Failover profiles").
+TRANSITION_DELAY = "50ms"
 
 # Chosen from the lab's measurements (README, "Benchmarks"): see bench/failover.py.
 FAILOVER_PROFILES = {
@@ -805,7 +805,7 @@ def _check_transition_delay(s: Settings) -> list[str]:
         return []
     return [
         f"{PROJECT}:cluster.transitionDelay: {delay} would hold every recovery (a node lost, a failed resource) that "
-        f"long: at most {MAX_TRANSITION_DELAY_MS}ms (a bare number is seconds; write 25ms)"
+        f"long: at most {MAX_TRANSITION_DELAY_MS}ms (a bare number is seconds; write 50ms)"
     ]
 
 

@@ -100,8 +100,9 @@ def lab_stack(
     if image is not None:
         config["lab:image"] = image
         if image == "baked":
-            # As a baked image's stack is told: nothing to install, no package index to read at first boot.
-            baked = {"packagesInImage": True}
+            # As a baked image's stack is told: nothing to install, no package index to read at first boot (the lab
+            # stack asks for an update explicitly, as on a VM installing at first boot).
+            baked = {"packagesInImage": True, "packageUpdate": False}
             config["ha-lb:cloudInit"] = {**config.get("ha-lb:cloudInit", {}), **baked}
     counted = {**config.get("ha-lb:nodes", {}), **({"count": nodes} if nodes is not None else {})}
     prefix, count = counted.get("namePrefix", "node"), int(counted.get("count", 2))

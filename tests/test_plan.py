@@ -214,16 +214,16 @@ def test_fencing_off_has_no_fence_step() -> None:
 def test_transition_delay_is_set_at_every_size_unless_configured() -> None:
     # pcs 0.11 refuses a time property below a second: crm_attribute sets it, and its delete removes it.
     for nodes, cluster, want in (
-        (2, {}, "25ms"),
-        (3, {}, "25ms"),
-        (5, {}, "25ms"),
+        (2, {}, "50ms"),
+        (3, {}, "50ms"),
+        (5, {}, "50ms"),
         (3, {"transition_delay": "0s"}, "0s"),
     ):
         step = plan_for(nodes=nodes, **cluster).get("cluster-properties")
         assert f"crm_attribute --type crm_config --name transition-delay --update {want}\n" in step.create
         assert step.delete is not None and "--name transition-delay --delete" in step.delete
     s = load_settings({"vip": {"address": "10.0.0.100"}, "network": {"cidr": "10.0.0.0/24"}, "nodes": {"count": 3}})
-    assert "property transition-delay=25ms" in [e.what for e in cib_expectations(s)]
+    assert "property transition-delay=50ms" in [e.what for e in cib_expectations(s)]
 
 
 def test_each_node_enables_the_cluster_at_boot_itself_once_set_up(tmp_path: Path) -> None:

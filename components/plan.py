@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -1207,12 +1207,15 @@ def cluster_properties(s: Settings) -> dict[str, str]:
         # With a quorum device in corosync.conf, 0 (`_property_steps`, `quorum-device`).
         "priority-fencing-delay": s.cluster.fencing.priority_delay,
         "cluster-recheck-interval": s.cluster.recheck_interval,
+        "transition-delay": s.transition_delay,
     }
 
 
-def scheduler_properties(s: Settings) -> dict[str, str]:
-    """Properties set with crm_attribute: pcs 0.11 takes only whole seconds for a time property."""
-    return {"transition-delay": s.transition_delay}
+def _set_properties(props: Mapping[str, str]) -> str:
+    # crm_attribute, one property each: `pcs property set` (0.11) first runs every daemon's metadata to check them
+    # (0.7 s on a quiet node, 2.8 s on a busy 3-node lab's, on bring-up's path) and refuses a time below a second
+    # (`transitionDelay: 50ms`, `dcDeadtime: 500ms`); the settings model has checked every value already.
+    return "".join(f"{q(_ha_lb_attribute(k, '--update', v))}\n" for k, v in props.items())
 
 
 def resource_defaults(s: Settings) -> dict[str, str]:
@@ -1224,19 +1227,21 @@ def _property_steps(s: Settings, fence_ids: Sequence[str]) -> list[Step]:
     ident = cluster_identity(s)
     props, defaults = cluster_properties(s), resource_defaults(s)
     names = " ".join(n.name for n in s.node_list)
-    set_props = q(pcs.property_set(props))
+    set_props = _set_properties(props)
     if s.arbiter is not None:
         # Once the cluster has its quorum device (the `quorum-device` step, last), only the half given the
         # arbiter's vote has quorum and may fence: no race for priority-fencing-delay to settle (Pacemaker would
         # still delay the VIP's node: it counts nodes, not votes, and 1 of 2 online is no majority). Until then,
         # and once the device is gone, two_node again: the configured delay.
-        pfd = shlex.quote(f"priority-fencing-delay={s.cluster.fencing.priority_delay}")
+        pfd = shlex.quote(s.cluster.fencing.priority_delay)
         set_props = (
-            f"if {_QDEVICE_IN_CONF}; then pfd=priority-fencing-delay=0; else pfd={pfd}; fi\n"
-            + q(pcs.property_set({k: v for k, v in props.items() if k != "priority-fencing-delay"}))
+            _set_properties({k: v for k, v in props.items() if k != "priority-fencing-delay"})
+            + f"if {_QDEVICE_IN_CONF}; then pfd=0; else pfd={pfd}; fi\n"
+            + q(_ha_lb_attribute("priority-fencing-delay", "--update"))
             + ' "$pfd"\n'
             # What the device's delete puts back, as configured now (not when the device was added).
             + q(_ha_lb_attribute(FENCE_DELAY_PROPERTY, "--update", s.cluster.fencing.priority_delay))
+            + "\n"
         )
     return [
         Step(
@@ -1244,15 +1249,10 @@ def _property_steps(s: Settings, fence_ids: Sequence[str]) -> list[Step]:
             first,
             StepKind.CIB,
             set_props
-            + "\n"
-            # The stack's nodes, for the membership steps (a node's mark is stale once it left the stack); pcs
-            # refuses a property it does not know.
+            # The stack's nodes, for the membership steps (a node's mark is stale once it left the stack).
             + q(_stack_attribute("--update", names))
-            + "\n"
-            + "".join(f"{q(_ha_lb_attribute(k, '--update', v))}\n" for k, v in scheduler_properties(s).items()),
-            q(pcs.property_set(dict.fromkeys(props, "")))
-            + "\n"
-            + "".join(f"{q(_ha_lb_attribute(k, '--delete'))} || :\n" for k in scheduler_properties(s))
+            + "\n",
+            "".join(f"{q(_ha_lb_attribute(k, '--delete'))} || :\n" for k in props)
             + q(_stack_attribute("--delete"))
             + " || :\n"
             + q(_ha_lb_attribute(FENCE_DELAY_PROPERTY, "--delete"))
@@ -1405,7 +1405,7 @@ def cib_expectations(s: Settings) -> list[Expectation]:
     out += [Expectation(f"constraint {c.attrs['id']}", _xpath_attrs(c.element, c.attrs)) for c in constraints(s)]
     out += [
         Expectation(f"property {k}={v}", f"//crm_config//nvpair[@name='{k}'][@value='{v}']")
-        for k, v in {**cluster_properties(s), **scheduler_properties(s)}.items()
+        for k, v in cluster_properties(s).items()
         if not (s.arbiter and k == "priority-fencing-delay")
     ]
     if s.arbiter:

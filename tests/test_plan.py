@@ -138,7 +138,7 @@ def test_fencing_devices_avoid_the_node_they_fence_and_are_proven_before_stonith
     assert {"cluster-enable", "fence-check-lb2"} <= set(step.depends_on)
     assert {"fence-lb1", "fence-lb2", "fence-lb3"} <= set(plan.get("cluster-properties").depends_on)
     props = plan.get("cluster-properties").create
-    assert "stonith-enabled=true" in props and "priority-fencing-delay=5s" in props
+    assert "--name stonith-enabled --update true" in props and "--name priority-fencing-delay --update 5s" in props
     assert "priority=1" in plan.get("vip").create  # the VIP's holder wins a two-node fence race
 
 
@@ -208,7 +208,7 @@ def test_fence_secret_steps_write_root_only_files_and_refuse_a_second_line(tmp_p
 def test_fencing_off_has_no_fence_step() -> None:
     plan = plan_for(stonith=False)
     assert not [st.id for st in plan.steps if st.id.startswith("fence")]
-    assert "stonith-enabled=false" in plan.get("cluster-properties").create
+    assert "--name stonith-enabled --update false" in plan.get("cluster-properties").create
 
 
 def test_transition_delay_is_set_at_every_size_unless_configured() -> None:
@@ -251,7 +251,7 @@ def test_fresh_cib_is_seeded_with_dc_deadtime_only_where_pacemaker_never_ran() -
         and "dc-deadtime --update 3s" in seed.create
     )
     assert seed.delete is not None and "cib.xml.sig ]" in seed.delete  # a CIB Pacemaker used is left alone
-    assert "dc-deadtime=3s" in plan.get("cluster-properties").create
+    assert "--name dc-deadtime --update 3s" in plan.get("cluster-properties").create
 
 
 def test_cluster_setup_uses_knet_token_and_addresses() -> None:
@@ -332,6 +332,7 @@ esac
 """,
     # The stack's node list, as cluster-properties writes it into the CIB (absent until then).
     "crm_attribute": r"""#!/bin/bash
+if [ "$5" = "--update" ]; then echo "property $4 $6" >> "$FAKE/calls"; exit 0; fi
 [ -f "$FAKE/stack" ] || exit 105; cat "$FAKE/stack"
 """,
     # A node purged from the CIB leaves crm_mon's list.
@@ -942,9 +943,9 @@ def test_with_a_quorum_device_in_corosync_conf_the_properties_drop_the_fence_del
         (fake / "calls").unlink(missing_ok=True)
         done = run_in_cluster(fake, render_script(step))
         assert done.returncode == 0, done.stderr
-        (props,) = [c for c in calls(fake) if c.startswith("property set")]
-        assert props.split()[-1] == f"priority-fencing-delay={delay}" and "stonith-enabled=true" in props
-    assert "priority-fencing-delay=5s" in plan_for().get("cluster-properties").create
+        props = dict(c.split(" ", 2)[1:] for c in calls(fake) if c.startswith("property "))
+        assert props["priority-fencing-delay"] == delay and props["stonith-enabled"] == "true", props
+    assert "--name priority-fencing-delay --update 5s" in plan_for().get("cluster-properties").create
     # The device's delete puts back the delay as configured now, kept in the CIB by cluster-properties.
     assert "crm_attribute --type crm_config --name ha-lb-priority-fencing-delay --update 5s" in step.create
     assert "--name ha-lb-priority-fencing-delay --query" in (qdevice_plan().get("quorum-device").delete or "")

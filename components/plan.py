@@ -475,13 +475,17 @@ MEMBERSHIP_WAIT_S = 1800
 """How long a join or a leave waits without the cluster changing at all (every change starts the wait again)."""
 
 
+_LISTED_NODES = f"sed -n 's/^[[:space:]]*name:[[:space:]]*\\([^[:space:]]*\\).*/\\1/p' {COROSYNC_CONF}"
+"""The node names corosync.conf lists, one a line."""
+
+
 def _membership_functions() -> str:
     """Bash helpers of the join and leave steps: the cluster as this node sees it, and the mark."""
     mark = f"//cluster_property_set[@id='{LEAVING_ID}']"
     return (
         'listed() { grep -Eq "^[[:space:]]*name:[[:space:]]*$1[[:space:]]*\\$" '
         f"{COROSYNC_CONF} 2>/dev/null; }}\n"
-        f"listed_nodes() {{ sed -n 's/^[[:space:]]*name:[[:space:]]*\\([^[:space:]]*\\).*/\\1/p' {COROSYNC_CONF}; }}\n"
+        f"listed_nodes() {{ {_LISTED_NODES}; }}\n"
         "# name online standby, for each cluster node (not remote ones; crm_mon's XML: its stable output).\n"
         "node_states() {\n"
         "  crm_mon -1 --output-as=xml 2>/dev/null | python3 -c 'import sys, xml.etree.ElementTree as E\n"
@@ -648,8 +652,8 @@ def _cluster_start_script() -> str:
     # the path of everything after it. Asking the local Pacemaker every 0.2 s whether every node corosync.conf lists
     # is online and no longer pending (what pcs waits for, node by node) ends the step as soon as that holds.
     started = (
-        "import re, sys, xml.etree.ElementTree as E\n"
-        f'listed = re.findall(r"^\\s*name:\\s*(\\S+)\\s*$", open("{COROSYNC_CONF}").read(), re.M)\n'
+        "import sys, xml.etree.ElementTree as E\n"
+        "listed = sys.argv[1:]\n"
         'nodes = {n.get("name"): n for n in E.parse(sys.stdin).getroot().iterfind("nodes/node")}\n'
         'sys.exit(0 if listed and all(n in nodes and nodes[n].get("online") == "true" '
         'and nodes[n].get("pending") == "false" for n in listed) else 1)\n'
@@ -664,7 +668,8 @@ def _cluster_start_script() -> str:
         "fi\n"
         f"{q(pcs.cluster_start_all())}\n"
         f"deadline=$((SECONDS + {CLUSTER_START_WAIT_S}))\n"
-        f"until crm_mon -1 --output-as=xml 2>/dev/null | python3 -c {shlex.quote(started)} 2>/dev/null; do\n"
+        f"until crm_mon -1 --output-as=xml 2>/dev/null\\\n"
+        f"    | python3 -c {shlex.quote(started)} $({_LISTED_NODES}) 2>/dev/null; do\n"
         '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
         f'    echo "ha-lb: step $ha_lb_step: not every node started within {CLUSTER_START_WAIT_S} s" >&2\n'
         "    crm_mon -1 >&2 || :\n"
@@ -1207,7 +1212,7 @@ def cluster_properties(s: Settings) -> dict[str, str]:
         # With a quorum device in corosync.conf, 0 (`_property_steps`, `quorum-device`).
         "priority-fencing-delay": s.cluster.fencing.priority_delay,
         "cluster-recheck-interval": s.cluster.recheck_interval,
-        "transition-delay": s.transition_delay,
+        "transition-delay": s.cluster.transition_delay,
     }
 
 

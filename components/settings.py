@@ -356,11 +356,13 @@ class ClusterSettings(Model):
     the fence device answers again."""
     failure_timeout: Duration = "10min"
     """When a node's fail count expires, so it may host the resource again (0: never)."""
-    transition_delay: Duration | None = None
+    transition_delay: Duration = "50ms"
     """transition-delay: how long the DC waits after an event (a node lost) before it has the scheduler place the
     resources again. Pacemaker 2.1's DC sleeps a whole second when its query of the CIB returns while its own CIB
     writes for that event are still on their way round the corosync ring (with 3 or more nodes, nearly always);
-    waiting 50 ms first lets them land (measured: README, "Failover profiles"). Default: 50ms."""
+    waiting first lets them land. Long enough for that, and no longer: each ms of it is on every recovery's path. At
+    3 nodes 25, 50 and 100 ms all spared the 1 s re-ask; at 5 nodes (on 2 cores) 25 ms missed it in 2 of 10 kills,
+    50 ms in none of 20 (README, "Failover profiles")."""
     vip_monitor: MonitorSettings = MonitorSettings(interval="10s", timeout="20s")
     haproxy_monitor: MonitorSettings = MonitorSettings(interval="5s", timeout="20s")
     no_quorum_policy: Literal["stop", "freeze", "ignore", "demote"] = "stop"
@@ -467,11 +469,6 @@ class FailoverProfile:
     placement: Literal["with-vip", "everywhere"]
 
 
-# Long enough for the DC's own CIB writes at a node's loss to come back round the ring before it queries the CIB, and
-# no longer: each ms of it is on every recovery's path. At 3 nodes 25, 50 and 100 ms all spared the 1 s re-ask; at 5
-# nodes (on 2 cores) 25 ms missed it in 2 of 10 kills, 50 ms in none of 10 (README, "Failover profiles").
-TRANSITION_DELAY = "50ms"
-
 # Chosen from the lab's measurements (README, "Benchmarks"): see bench/failover.py.
 FAILOVER_PROFILES = {
     "default": FailoverProfile(token_ms=1000, placement="everywhere"),
@@ -567,10 +564,6 @@ class Settings(Model):
     def package_update(self) -> bool:
         ci = self.cloud_init
         return ci.package_update if ci.package_update is not None else not ci.packages_in_image
-
-    @property
-    def transition_delay(self) -> str:
-        return self.cluster.transition_delay or TRANSITION_DELAY
 
     @property
     def placement(self) -> Literal["with-vip", "everywhere"]:
@@ -801,7 +794,7 @@ def duration_ms(value: str) -> int:
 
 def _check_transition_delay(s: Settings) -> list[str]:
     delay = s.cluster.transition_delay
-    if delay is None or duration_ms(delay) <= MAX_TRANSITION_DELAY_MS:
+    if duration_ms(delay) <= MAX_TRANSITION_DELAY_MS:
         return []
     return [
         f"{PROJECT}:cluster.transitionDelay: {delay} would hold every recovery (a node lost, a failed resource) that "

@@ -294,7 +294,6 @@ class LabMocks(pulumi.runtime.Mocks):
             raise RuntimeError(message)
         self.lab.log(f"  ok   {took:5.1f}s  {name} ({conn.host})")
         with self.lock:
-            self.lab.step_seconds[name] = took
             self.lab.step_spans[name] = (started - self.lab.applied_at, started + took - self.lab.applied_at)
         return {"stdout": done.stdout, "stderr": done.stderr}
 
@@ -321,14 +320,17 @@ class Lab:
         """The BMCs to run, one per node (None: the stack does not fence through BMCs)."""
         self.log = log
         self.state = LabState.load(state_dir / "state.json")
-        self.step_seconds: dict[str, float] = {}
-        """How long each remote step's create took, in the last `apply`."""
         self.step_spans: dict[str, tuple[float, float]] = {}
         """When each remote step's create started and ended, in seconds from the start of the last `apply`."""
         self.applied_at = time.monotonic()
         self.netns = netns_for(state_dir)
         self.containers = Containers(state_dir, self.netns, runner)
         self.ssh = Ssh(state_dir / "keys", self.netns, runner)
+
+    @property
+    def step_seconds(self) -> dict[str, float]:
+        """How long each remote step's create took, in the last `apply`."""
+        return {name: end - start for name, (start, end) in self.step_spans.items()}
 
     @staticmethod
     def connection(conn: dict[str, Any]) -> Connection:
@@ -358,7 +360,6 @@ class Lab:
     ) -> tuple[dict[str, Any], Optional[BaseException]]:
         """Evaluate the program with the lab stack's config (`secret_keys`: the keys set as secrets) and realize
         every resource; returns the outputs."""
-        self.step_seconds = {}
         self.step_spans = {}
         self.applied_at = time.monotonic()
         self.state = LabState.load(self.state.path)  # the file is the truth: another run may have changed it

@@ -172,11 +172,11 @@ def up(ctx: LabContext, rerun: bool = False, rejoin_timeout: float = 180) -> flo
     plan declares."""
     started = time.monotonic()
     image = image_recipe()
+    packages = every_package(ctx.settings)
     plain = ensure_rootfs(image, log=ctx.lab.log)
-    repo = ensure_repo(repo_recipe(image, every_package(ctx.settings)), plain, log=ctx.lab.log)
+    repo = ensure_repo(repo_recipe(image, packages), plain, log=ctx.lab.log)
     baked = lab_image(ctx.stack) == "baked"
-    script = bake_script(every_package(ctx.settings))
-    ctx.lab.rootfs = ensure_baked(plain, repo, script, log=ctx.lab.log) if baked else plain
+    ctx.lab.rootfs = ensure_baked(plain, repo, bake_script(packages), log=ctx.lab.log) if baked else plain
     ctx.network.up()
     ctx.apt.start(repo)
     ctx.lab.apt_source = source_line(str(ctx.settings.gateway), ctx.apt.port)

@@ -172,10 +172,6 @@ def resource_meta(resource_id: str, meta: Mapping[str, str]) -> list[str]:
     return [PCS, "resource", "meta", resource_id, *(f"{k}={v}" for k, v in meta.items())]
 
 
-def resource_config(resource_id: str, stonith: bool = False) -> list[str]:
-    return [PCS, "stonith" if stonith else "resource", "config", resource_id]
-
-
 def resource_delete(resource_id: str, stonith: bool = False) -> list[str]:
     return [PCS, "stonith" if stonith else "resource", "delete", resource_id]
 
@@ -186,19 +182,6 @@ def resource_enable(resource_id: str) -> list[str]:
 
 def resource_disable(resource_id: str) -> list[str]:
     return [PCS, "resource", "disable", resource_id]
-
-
-def colocation_add(cid: str, rsc: str, with_rsc: str, score: str = "INFINITY") -> list[str]:
-    return [PCS, "--", "constraint", "colocation", "add", rsc, "with", with_rsc, score, f"id={cid}"]
-
-
-def order_add(cid: str, first: str, then: str, kind: str = "Mandatory") -> list[str]:
-    return [PCS, "constraint", "order", "start", first, "then", "start", then, f"kind={kind}", f"id={cid}"]
-
-
-def location_add(cid: str, rsc: str, node: str, score: str) -> list[str]:
-    # `--` lets a negative score such as -INFINITY through as a value.
-    return [PCS, "--", "constraint", "location", "add", cid, rsc, node, score]
 
 
 def constraint_delete(cid: str) -> list[str]:

@@ -1,6 +1,6 @@
 """Probing the VIP: a new HTTP request every interval, each on its own thread, timed by completion.
 
-Run inside the lab's network namespace: `python -m lab.probe URL OUT [--interval 0.05] [--timeout 0.5] [--auth
+Run inside the lab's network namespace: `python -m lab.probe URL OUT [--interval 0.01] [--timeout 0.5] [--auth
 user:password-file]`; writes `start end status` lines to OUT until SIGTERM. A request sent while the VIP is away
 waits for ARP and then succeeds: what counts is when it completes.
 """
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lab.probe")
     p.add_argument("url")
     p.add_argument("out")
-    p.add_argument("--interval", type=float, default=0.05)
+    p.add_argument("--interval", type=float, default=0.01)
     p.add_argument("--timeout", type=float, default=0.5)
     p.add_argument("--auth-file", help="file holding user:password (kept off the command line)")
     a = p.parse_args(argv)

@@ -102,7 +102,7 @@ def test_secrets_travel_on_stdin_only() -> None:
 def test_haproxy_is_created_disabled_and_constraints_have_explicit_ids() -> None:
     plan = plan_for()
     assert "--disabled" in plan.get("haproxy-resource").create
-    assert "id=colocation-haproxy-with-vip" in plan.get("colocation-haproxy-with-vip").create
+    assert 'id="colocation-haproxy-with-vip"' in plan.get("colocation-haproxy-with-vip").create
     assert "pcs resource enable haproxy" in plan.get("haproxy-enable").create
 
 
@@ -111,8 +111,9 @@ def test_everywhere_placement_clones_haproxy_and_colocates_the_vip_with_it() -> 
     assert " clone" in plan.get("haproxy-resource").create
     # It binds the VIP anywhere and belongs everywhere: it starts as it is created, beside the constraints' steps.
     assert "--disabled" not in plan.get("haproxy-resource").create
-    assert "colocation add vip with haproxy-clone INFINITY" in plan.get("colocation-vip-with-haproxy-clone").create
-    assert "kind=Optional" in plan.get("order-haproxy-clone-then-vip").create
+    colocation = plan.get("colocation-vip-with-haproxy-clone").create
+    assert 'rsc="vip" with-rsc="haproxy-clone" score="INFINITY"' in colocation
+    assert 'kind="Optional"' in plan.get("order-haproxy-clone-then-vip").create
     assert "ip_nonlocal_bind" in plan.get("haproxy-config-lb1").create
     assert "ip_nonlocal_bind" not in plan_for().get("haproxy-config-lb1").create
 
@@ -124,7 +125,10 @@ def test_fencing_devices_avoid_the_node_they_fence_and_are_proven_before_stonith
     # The fencer passes the agent port=<domain> from the host map: a plug beside it would race it.
     assert "pcmk_host_map=lb2:ha-lb-lb2" in step.create and "plug=" not in step.create
     assert "identity_file=/etc/ha-lb/fence/id_ssh" in step.create
-    assert "location add location-fence-lb2-avoids-lb2 fence-lb2 lb2 -INFINITY" in step.create
+    assert (
+        '<rsc_location id="location-fence-lb2-avoids-lb2" rsc="fence-lb2" node="lb2" score="-INFINITY" />'
+        in step.create
+    )
     # A device banned for failing (its hypervisor unreachable a minute) may run, and fence, again: never for good.
     assert "meta failure-timeout=2min" in step.create
     assert "meta failure-timeout=30s" in plan_for(nodes=3, fencing={"failureTimeout": "30s"}).get("fence-lb2").create
@@ -692,24 +696,25 @@ old=$(cat "$CIB"); sleep 0.3; printf '%s\\n%s' "$old" "$*" > "$CIB"
 
 @pytest.mark.parametrize("locked", [True, False], ids=["with-lock", "without-lock"])
 def test_concurrent_cib_steps_lose_nothing_under_the_lock(tmp_path: Path, locked: bool) -> None:
-    """The two constraint steps share their dependencies, so Pulumi runs them at once: under the lock both edits
-    land; without it (the same bodies, no prelude) a read-modify-write pcs loses one, which the test must see too."""
+    """The VIP's and HAProxy's steps share their dependencies, so Pulumi runs them at once: under the lock every edit
+    lands; without it (the same bodies, no prelude) a read-modify-write pcs loses one, which the test must see too."""
     plan = plan_for(nodes=3)
-    steps = [plan.get("colocation-haproxy-with-vip"), plan.get("order-vip-then-haproxy"), plan.get("resource-defaults")]
+    steps = [plan.get("vip"), plan.get("haproxy-resource"), plan.get("resource-defaults")]
     cib = tmp_path / "cib"
     cib.write_text("")
     fake = tmp_path / "pcs"
     fake.write_text(READ_MODIFY_WRITE_PCS)
     fake.chmod(0o755)
     cibadmin = tmp_path / "cibadmin"
-    cibadmin.write_text("#!/bin/sh\nexit 1\n")  # nothing exists yet: every step adds its part
+    # Nothing exists yet (every query fails): each step adds its part; cibadmin's own edits are atomic.
+    cibadmin.write_text('#!/bin/sh\ncase "$1" in --query) exit 1;; esac\nprintf "\\n%s" "cibadmin $*" >> "$CIB"\n')
     cibadmin.chmod(0o755)
     env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "HA_LB_CLUSTER_LOCK": str(tmp_path / "lock"), "CIB": str(cib)}
     scripts = [render_script(s) if locked else render_script(s).replace(_lock_prelude(), "") for s in steps]
     procs = [subprocess.Popen(["bash", "-c", script], env=env) for script in scripts]
     assert [p.wait(30) for p in procs] == [0, 0, 0]
     landed = [line for line in cib.read_text().splitlines() if line]
-    assert (len(landed) == len(steps)) == locked, landed
+    assert (len(landed) == len(steps) + 1) == locked, landed  # + 1: the VIP's rule
 
 
 def test_every_node_knows_every_name_and_a_new_node_updates_the_others_hosts_file(tmp_path: Path) -> None:
@@ -949,3 +954,18 @@ def test_with_a_quorum_device_in_corosync_conf_the_properties_drop_the_fence_del
     # The device's delete puts back the delay as configured now, kept in the CIB by cluster-properties.
     assert "crm_attribute --type crm_config --name ha-lb-priority-fencing-delay --update 5s" in step.create
     assert "--name ha-lb-priority-fencing-delay --query" in (qdevice_plan().get("quorum-device").delete or "")
+
+
+def test_the_vip_is_placed_off_the_dc_by_a_rule_below_the_stickiness() -> None:
+    vip = plan_for().get("vip").create
+    # Created held, the rule added, then started: its first placement already obeys the rule.
+    held, rule, release = vip.index("ha-lb-held=true"), vip.index("#is_dc"), vip.index("cibadmin --delete-all")
+    assert held < rule < release
+    assert 'score="-1"' in vip
+    assert "location-vip-off-dc" in (plan_for().get("vip").delete or "")
+
+
+def test_no_dc_rule_where_the_stickiness_would_not_outweigh_it() -> None:
+    vip = plan_for(stickiness=1).get("vip").create
+    assert "#is_dc" not in vip and "ha-lb-held=true" not in vip
+    assert "pcs constraint delete location-vip-off-dc" in vip  # one made when the stickiness was higher goes

@@ -25,6 +25,7 @@ from components.plan import (
     qdevice_heuristic_for,
     qdevice_timeout_ms,
     render_script,
+    vip_off_dc,
 )
 from components.render import render_haproxy_cfg, render_meta_data, render_network_config, render_user_data
 from components.settings import Settings
@@ -165,6 +166,43 @@ def _serving(s: Settings, placement: Placement) -> tuple[bool, str]:
     return True, f"VIP and HAProxy on {where}" + (f", HAProxy on {sorted(ha)}" if s.placement == "everywhere" else "")
 
 
+def _check_vip_off_dc(report: Report, cib: OfflineCib, s: Settings) -> None:
+    """Whichever node is DC, the VIP starts elsewhere; once running, it stays where it is when its node becomes DC."""
+    nodes = [n.name for n in s.node_list]
+    for dc in nodes[:2]:
+        start = cib.copy("applied.xml", f"dc-{dc}.xml")
+        cib.set_dc(start, dc)
+        p, done = cib.simulate(start, cib.path(f"dc-{dc}-s0.xml"))
+        vip = p.get(VIP_ID, set())
+        report.add(
+            "scheduler",
+            f"{dc} is DC: the VIP starts elsewhere",
+            len(vip) == 1 and dc not in vip,
+            f"VIP on {sorted(vip) or 'no node'}" if p else done.tail(),
+        )
+        if len(vip) != 1:
+            return
+    (home,) = vip
+    if len(nodes) >= 3:
+        p, done = cib.simulate(cib.path(f"dc-{dc}-s0.xml"), cib.path("dc-failover.xml"), fail=[home])
+        vip = p.get(VIP_ID, set())
+        report.add(
+            "scheduler",
+            f"{dc} is DC and the VIP's node {home} fails: the VIP moves to a node that is not DC",
+            len(vip) == 1 and not vip & {dc, home},
+            f"VIP on {sorted(vip) or 'no node'}" if p else done.tail(),
+        )
+    moved = cib.copy(f"dc-{dc}-s0.xml", "dc-moved.xml")
+    cib.set_dc(moved, home)
+    p, done = cib.simulate(moved, cib.path("dc-moved-s1.xml"))
+    report.add(
+        "scheduler",
+        f"the VIP's node {home} becomes DC: the VIP stays (the rule is below the stickiness)",
+        p.get(VIP_ID) == {home} and not started_in_transition(done.stdout, VIP_ID, home),
+        f"VIP on {sorted(p.get(VIP_ID, set())) or 'no node'}" if p else done.tail(),
+    )
+
+
 def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
     facts: dict[str, Placement] = {}
     report.facts["placements"] = facts
@@ -179,6 +217,8 @@ def check_scheduler(report: Report, cib: OfflineCib, s: Settings) -> None:
     if not report.add("scheduler", "all nodes up: VIP with HAProxy", ok, detail or done.tail()):
         return
     (home,) = p0[VIP_ID]
+    if vip_off_dc(s) is not None:
+        _check_vip_off_dc(report, cib, s)
     for dev in fence_devices(s):
         where = p0.get(dev.id, set())
         report.add(

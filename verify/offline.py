@@ -88,6 +88,15 @@ class OfflineCib:
             if self.run(["cibadmin", "--query", "--xpath", e.xpath], env=env).ok != e.present
         ]
 
+    def set_dc(self, cib: Path, node: str) -> None:
+        """Make `node` the DC of `cib` (its `dc-uuid`), as the elected controller would be: what `#is_dc` reads."""
+        tree = ET.parse(cib)
+        ids = [n.get("id") for n in tree.getroot().iter("node") if n.get("uname") == node]
+        if len(ids) != 1 or ids[0] is None:
+            raise RuntimeError(f"{cib} has no single node {node}")
+        tree.getroot().set("dc-uuid", ids[0])
+        tree.write(cib)
+
     def forget_history(self, cib: Path, node: str) -> Completed:
         """A hard-killed node comes back rebooted: nothing runs there, so its old resource history goes.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -51,6 +52,8 @@ class Result:
     bring_up_s: float | None = None
     token_ms: int | None = None
     """The token the cluster ran with (corosync's runtime value): detection is token + consensus, 2.2 x token."""
+    killed_dc: list[bool] = field(default_factory=list)
+    """Whether each killed node was the DC too (then the survivors elect one and join before the VIP can start)."""
     outages_every_50ms: list[float] = field(default_factory=list)
     """The same kills as a prober every 50 ms saw them (every fifth probe): what the coarser ruler adds."""
     detections: list[float] = field(default_factory=list)
@@ -113,6 +116,7 @@ def kill_runs(
     for i in range(runs):
         home = holder()
         assert home is not None, "no node holds the VIP"
+        was_dc = current_dc(ctx, home) == home
         outage, samples, at = ops.measure_outage(ctx, partial(ctx.lab.containers.kill, home))
         result.outages.append(outage.seconds)
         coarse = outage_around(sorted(samples, key=lambda s: s.start)[::5], at)
@@ -124,9 +128,19 @@ def kill_runs(
         if lost is not None:  # Pacemaker's word (none when keepalived holds the VIP)
             result.detections.append(lost)
         seen = "" if lost is None else f" (node lost after {lost:.2f} s)"
+        if lost is not None:
+            result.killed_dc.append(was_dc)
+            seen += " (it was the DC)" if was_dc else ""
         print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s{seen}", flush=True)
         reboot_dead_nodes(ctx)
         after(home)
+
+
+def current_dc(ctx: ops.LabContext, node: str) -> str | None:
+    """The DC as `node` sees it."""
+    ok, out = ctx.on(node, "crm_mon -1 --output-as=xml", timeout=15)
+    found = re.search(r'<current_dc [^>]*present="true"[^>]* name="([^"]+)"', out) if ok else None
+    return found.group(1) if found else None
 
 
 def reachable(ctx: ops.LabContext, node: str) -> Callable[[], bool]:
@@ -332,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if r.detections:
             beyond += f"; detection measured: {figures(r.detections)}"
+        if r.killed_dc:
+            beyond += f"; the DC was killed in {sum(r.killed_dc)} of {len(r.killed_dc)}"
         if r.outages_every_50ms:
             beyond += f"; probed every 50 ms: {figures(r.outages_every_50ms)}"
         print(f"  {r.name:32} {figures(r.outages)}{ratio}{beyond}")

@@ -10,7 +10,7 @@ and HAProxy on both nodes, the same VIP), and fencing on with a quorum device (a
 frozen, its kernel still answering ARP for the VIP; fencing on: until it is fenced and back); the cluster link cut
 while clients reach every node (corosync's UDP 5405 dropped on the bridge, VRRP for keepalived; on 2 nodes between
 them, on more the VIP's node cut off from the rest); and, fencing on only, the VIP's node hung while its BMC does
-not answer, until the hold ends. Each run probes the stats page through the VIP every 50 ms and samples every
+not answer, until the hold ends. Each run probes the stats page through the VIP every 10 ms and samples every
 ~100 ms who holds the VIP (ARP answers on the bridge, and the VIP configured in each node's kernel), from a settled
 lab until it has settled again. Prints per scenario and setup the outage (the longest gap in service from the hang
 or cut until the thaw or restore; for the BMC, the whole gap), the longest gap after that (for the BMC: from its

@@ -3,7 +3,7 @@
     sudo .venv/bin/python -m bench.haproxy_kill [--nodes 2] [--runs 5] [--placements with-vip everywhere]
 
 For each placement it brings up a lab with the program, then for each setup, run after run: probes the stats page
-on the VIP every 50 ms (timed by completion), SIGKILLs every HAProxy process on the VIP's node (master and worker,
+on the VIP every 10 ms (timed by completion), SIGKILLs every HAProxy process on the VIP's node (master and worker,
 as a crash or the OOM killer would), and waits until service is steady again. Setups:
 - `systemd restart`: the program's drop-in (60-ha-lb-restart.conf): systemd starts HAProxy again at once.
 - `pacemaker only`: that drop-in removed from every node: Pacemaker's monitor finds HAProxy dead and recovers it

@@ -190,6 +190,17 @@ def _joined_prelude() -> str:
     )
 
 
+_CIB_HAS = 'cib_has() { cibadmin --query --xpath "$1" >/dev/null 2>&1; }\n'
+# Creating, a CIB that cannot be read is an error, not an absence: taken for "not there", it would skip starting a
+# held VIP or lifting HAProxy's stop, and the step would pass with the service down. 105 is cibadmin's "no match".
+# (An undo still takes it for "nothing to undo": a stopped cluster has nothing left to remove.)
+_CIB_HAS_STRICT = (
+    'cib_has() { local rc=0; cibadmin --query --xpath "$1" >/dev/null 2>&1 || rc=$?\n'
+    '  case "$rc" in 0) return 0 ;; 105) return 1 ;; esac\n'
+    '  echo "ha-lb: step $ha_lb_step on node $ha_lb_node: cannot read the CIB (cibadmin exit $rc)" >&2; exit 1; }\n'
+)
+
+
 def render_script(step: Step, body: str | None = None, *, creating: bool = False) -> str:
     """The full bash script of a step: strict mode, an error line naming step, node and command, the cluster lock
     for steps that change cluster-wide files, then the body. `creating`: the script Pulumi runs to create or update
@@ -199,7 +210,7 @@ def render_script(step: Step, body: str | None = None, *, creating: bool = False
         "set -euo pipefail\n"
         f"ha_lb_step={shlex.quote(step.id)} ha_lb_node={shlex.quote(step.node)}\n"
         "trap 'echo \"ha-lb: step $ha_lb_step on node $ha_lb_node failed (exit $?) at: $BASH_COMMAND\" >&2' ERR\n"
-        'cib_has() { cibadmin --query --xpath "$1" >/dev/null 2>&1; }\n'
+        + (_CIB_HAS_STRICT if creating else _CIB_HAS)
     )
     if creating and (step.on_running_cluster or step.kind is StepKind.CIB):
         prelude += _joined_prelude()
@@ -310,7 +321,9 @@ class Constraint:
         """Matches the constraint only as defined: another with its id but other content does not."""
         path = _xpath_attrs(self.element, self.attrs)
         if self.rule is not None:
-            path += f"[rule{_predicates(self.rule.attrs)}/expression{_predicates(self.rule.expression)}]"
+            # Exactly this rule: one more rule or expression beside it is a change.
+            path += f"[count(rule)=1][count(rule/*)=1][rule{_predicates(self.rule.attrs)}"
+            path += f"/expression{_predicates(self.rule.expression)}]"
         return path
 
     @property

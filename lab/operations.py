@@ -378,12 +378,12 @@ def measure_outage(
     ctx: LabContext,
     act: Callable[[], None],
     moved: Callable[[], bool] = lambda: True,
-    recovered_after: int = 5,
+    recovered_after: int = 25,
     timeout: float = 120,
 ) -> tuple[Outage, list[Sample], float]:
     """Probe the VIP around `act()`: the outage (longest gap between answered probes, by completion), the probes,
-    and when `act` ran. Service counts as back once `moved()` holds and `recovered_after` probes sent since answered:
-    steadily again, not one lucky answer."""
+    and when `act` ran. Service counts as back once `moved()` holds and `recovered_after` probes sent since answered
+    (25: a quarter of a second of probes): steadily again, not one lucky answer."""
     prober = Prober(ctx.lab.netns, stats_url(ctx), stats_auth(ctx))
     samples: list[Sample] = []
     try:

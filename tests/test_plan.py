@@ -18,6 +18,7 @@ from components.plan import (
     Plan,
     Stdin,
     StepKind,
+    _joined_prelude,
     _lock_prelude,
     build_plan,
     cib_expectations,
@@ -969,3 +970,24 @@ def test_no_dc_rule_where_the_stickiness_would_not_outweigh_it() -> None:
     vip = plan_for(stickiness=1).get("vip").create
     assert "#is_dc" not in vip and "ha-lb-held=true" not in vip
     assert "pcs constraint delete location-vip-off-dc" in vip  # one made when the stickiness was higher goes
+
+
+@pytest.mark.parametrize(("query_exit", "started"), [(105, False), (102, None)])
+def test_creating_a_cib_that_cannot_be_read_fails_instead_of_passing_for_absent(
+    tmp_path: Path, query_exit: int, started: bool | None
+) -> None:
+    """haproxy-enable lifts a stop only where the CIB shows one: a CIB it cannot read (102: not connected) must fail
+    the step, not pass it with HAProxy left stopped; 105 is cibadmin's "no match", a real absence."""
+    step = plan_for().get("haproxy-enable")
+    body = render_script(step, creating=True).replace(_joined_prelude(), "").replace(_lock_prelude(), "")
+    log = tmp_path / "log"
+    for tool, script in (("cibadmin", f"exit {query_exit}"), ("pcs", f'echo "pcs $*" >> {log}')):
+        (tmp_path / tool).write_text(f"#!/bin/sh\n{script}\n")
+        (tmp_path / tool).chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", body], env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True, text=True
+    )
+    if started is None:
+        assert done.returncode != 0 and "cannot read the CIB (cibadmin exit 102)" in done.stderr
+    else:
+        assert done.returncode == 0 and not log.exists(), done.stderr

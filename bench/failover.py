@@ -160,27 +160,31 @@ def pacemaker_runs(
     result = Result(name)
     stack = ops.lab_stack(work, "bench", nodes=nodes, cluster=cluster, image=image)
     ctx = ops.context(stack, state_dir=work / "lab", log=lambda _: None)
-    result.bring_up_s = ops.up(ctx)
-    ok, out = ctx.on(ctx.settings.first_node.name, "corosync-cmapctl -g runtime.config.totem.token", timeout=15)
-    result.token_ms = int(out.rsplit("=", 1)[1]) if ok and "=" in out else None
-    result.steps = dict(ctx.lab.step_seconds)
-    settle(ctx)
-    kill_runs(ctx, result, runs, holder=lambda: ops.vip_node(ctx), after=lambda _: settle(ctx))
-    for i in range(switchovers):
-        home = ops.vip_node(ctx)
-        other = next(n.name for n in ctx.settings.node_list if n.name != home)
-        assert home is not None
-
-        def standby(h: str = home, o: str = other) -> None:
-            ok, _ = ctx.on(o, f"pcs node standby {h}", timeout=30)
-            assert ok
-
-        outage, _, _ = ops.measure_outage(ctx, standby, vip_left(ctx, home))
-        seconds = outage.seconds
-        result.switchovers.append(seconds)
-        print(f"  {name}: planned switchover {i + 1}/{switchovers}: {seconds:.2f} s", flush=True)
-        ctx.on(other, f"pcs node unstandby {home}", timeout=30)
+    try:
+        result.bring_up_s = ops.up(ctx)
+        ok, out = ctx.on(ctx.settings.first_node.name, "corosync-cmapctl -g runtime.config.totem.token", timeout=15)
+        result.token_ms = int(out.rsplit("=", 1)[1]) if ok and "=" in out else None
+        result.steps = dict(ctx.lab.step_seconds)
         settle(ctx)
+        kill_runs(ctx, result, runs, holder=lambda: ops.vip_node(ctx), after=lambda _: settle(ctx))
+        for i in range(switchovers):
+            home = ops.vip_node(ctx)
+            other = next(n.name for n in ctx.settings.node_list if n.name != home)
+            assert home is not None
+
+            def standby(h: str = home, o: str = other) -> None:
+                ok, _ = ctx.on(o, f"pcs node standby {h}", timeout=30)
+                assert ok
+
+            outage, _, _ = ops.measure_outage(ctx, standby, vip_left(ctx, home))
+            seconds = outage.seconds
+            result.switchovers.append(seconds)
+            print(f"  {name}: planned switchover {i + 1}/{switchovers}: {seconds:.2f} s", flush=True)
+            ctx.on(other, f"pcs node unstandby {home}", timeout=30)
+            settle(ctx)
+    except BaseException:
+        ops.down(ctx, run_deletes=False)  # a failed run leaves no lab behind (the caller downs only a kept one)
+        raise
     if not keep:
         ops.down(ctx, run_deletes=False)
     return result, ctx

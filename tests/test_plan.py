@@ -962,7 +962,7 @@ def test_the_vip_is_placed_off_the_dc_by_a_rule_below_the_stickiness() -> None:
     # Created held, the rule added, then started: its first placement already obeys the rule.
     held, rule, release = vip.index("ha-lb-held=true"), vip.index("#is_dc"), vip.index("cibadmin --delete-all")
     assert held < rule < release
-    assert 'score="-1"' in vip
+    assert 'score="1"' in vip and 'value="false"' in vip  # a point off the DC would ban it as a lone survivor
     assert "location-vip-off-dc" in (plan_for().get("vip").delete or "")
 
 

@@ -192,6 +192,15 @@ def _check_vip_off_dc(report: Report, cib: OfflineCib, s: Settings) -> None:
             len(vip) == 1 and not vip & {dc, home},
             f"VIP on {sorted(vip) or 'no node'}" if p else done.tail(),
         )
+    # The rule only prefers: the DC, left alone, must still take the VIP (a negative score there would ban it).
+    others = [n for n in nodes if n != dc]
+    p, done = cib.simulate(cib.path(f"dc-{dc}-s0.xml"), cib.path("dc-alone.xml"), fail=others)
+    report.add(
+        "scheduler",
+        f"only {dc}, the DC, is left: the VIP runs there",
+        p.get(VIP_ID) == {dc},
+        f"VIP on {sorted(p.get(VIP_ID, set())) or 'no node'}" if p else done.tail(),
+    )
     moved = cib.copy(f"dc-{dc}-s0.xml", "dc-moved.xml")
     cib.set_dc(moved, home)
     p, done = cib.simulate(moved, cib.path("dc-moved-s1.xml"))

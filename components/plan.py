@@ -173,8 +173,12 @@ def _joined_prelude() -> str:
     # Pacemaker sees it: by then the node has the cluster's CIB, which pcs reads locally.
     online = '<node name=\\"$ha_lb_node\\" [^>]*online=\\"true\\"'
     return (
+        # Read whole, then matched: piped into `grep -q`, crm_mon dies of SIGPIPE once grep has its match and the
+        # output is longer than one write (a few resources), and pipefail made that a miss and 2 s of sleep.
+        "online_now() { local xml; xml=$(crm_mon -1 --output-as=xml 2>/dev/null) || return 1\n"
+        f'  grep -Eq "{online}" <<<"$xml"; }}\n'
         f"deadline=$((SECONDS + {MEMBERSHIP_WAIT_S})); stopped=0\n"
-        f'until crm_mon -1 --output-as=xml 2>/dev/null | grep -Eq "{online}"; do\n'
+        "until online_now; do\n"
         '  [ "$stopped" -gt 0 ] || [ -n "${told:-}" ] || { told=1; echo "ha-lb: $ha_lb_step waits for $ha_lb_node '
         'to be an online cluster member"; }\n'
         f"  if [ -f {COROSYNC_CONF} ] && ! systemctl is-active -q pacemaker; then stopped=$((stopped + 2)); "

@@ -991,3 +991,22 @@ def test_creating_a_cib_that_cannot_be_read_fails_instead_of_passing_for_absent(
         assert done.returncode != 0 and "cannot read the CIB (cibadmin exit 102)" in done.stderr
     else:
         assert done.returncode == 0 and not log.exists(), done.stderr
+
+
+def test_waiting_for_the_node_online_survives_crm_mon_dying_of_sigpipe(tmp_path: Path) -> None:
+    """crm_mon writes its XML in several writes once the CIB holds a few resources: piped into `grep -q`, it died of
+    SIGPIPE after grep's match, and under pipefail the prelude took the match for a miss and slept 2 s (bring-up
+    steps at random took 2 s more). A crm_mon whose node line comes first, then more output later, must pass at once."""
+    crm_mon = tmp_path / "crm_mon"
+    crm_mon.write_text(
+        "#!/bin/bash\n"
+        'echo \'<node name="lb1" id="1" online="true"/>\'\n'
+        "sleep 0.3\n"
+        "head -c 200000 /dev/zero | tr '\\0' x\n"
+    )
+    crm_mon.chmod(0o755)
+    script = "set -euo pipefail\nha_lb_step=s ha_lb_node=lb1\n" + _joined_prelude() + "echo online\n"
+    done = subprocess.run(
+        ["bash", "-c", script], env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "online", done.stdout + done.stderr

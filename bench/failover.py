@@ -116,7 +116,8 @@ def kill_runs(
     for i in range(runs):
         home = holder()
         assert home is not None, "no node holds the VIP"
-        was_dc = current_dc(ctx, home) == home
+        dc = current_dc(ctx, home)
+        assert dc is not None, f"{home} names no DC"  # a kill counted as "not the DC" must be known not to be
         outage, samples, at = ops.measure_outage(ctx, partial(ctx.lab.containers.kill, home))
         result.outages.append(outage.seconds)
         coarse = outage_around(sorted(samples, key=lambda s: s.start)[::5], at)
@@ -129,8 +130,8 @@ def kill_runs(
             result.detections.append(lost)
         seen = "" if lost is None else f" (node lost after {lost:.2f} s)"
         if lost is not None:
-            result.killed_dc.append(was_dc)
-            seen += " (it was the DC)" if was_dc else ""
+            result.killed_dc.append(dc == home)
+            seen += " (it was the DC)" if dc == home else ""
         print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s{seen}", flush=True)
         reboot_dead_nodes(ctx)
         after(home)

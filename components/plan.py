@@ -194,15 +194,18 @@ def _joined_prelude() -> str:
     )
 
 
-_CIB_HAS = 'cib_has() { cibadmin --query --xpath "$1" >/dev/null 2>&1; }\n'
-# Creating, a CIB that cannot be read is an error, not an absence: taken for "not there", it would skip starting a
-# held VIP or lifting HAProxy's stop, and the step would pass with the service down. 105 is cibadmin's "no match".
-# (An undo still takes it for "nothing to undo": a stopped cluster has nothing left to remove.)
-_CIB_HAS_STRICT = (
-    'cib_has() { local rc=0; cibadmin --query --xpath "$1" >/dev/null 2>&1 || rc=$?\n'
-    '  case "$rc" in 0) return 0 ;; 105) return 1 ;; esac\n'
-    '  echo "ha-lb: step $ha_lb_step on node $ha_lb_node: cannot read the CIB (cibadmin exit $rc)" >&2; exit 1; }\n'
-)
+def _cib_has(undo: bool) -> str:
+    """`cib_has XPATH`: whether the CIB holds a match. 105 is cibadmin's "no match"; a CIB that cannot be read is an
+    error, not an absence. Taken for "not there", it would skip starting a held VIP or lifting HAProxy's stop, and a
+    create would pass with the service down; an undo would pass with a node's fence device left behind. Only an undo
+    on a node with no cluster at all (no corosync.conf) takes it for "nothing to undo"."""
+    no_cluster = f"  if [ ! -f {COROSYNC_CONF} ]; then return 1; fi\n" if undo else ""
+    return (
+        'cib_has() { local rc=0; cibadmin --query --xpath "$1" >/dev/null 2>&1 || rc=$?\n'
+        '  case "$rc" in 0) return 0 ;; 105) return 1 ;; esac\n'
+        f"{no_cluster}"
+        '  echo "ha-lb: step $ha_lb_step on node $ha_lb_node: cannot read the CIB (cibadmin exit $rc)" >&2; exit 1; }\n'
+    )
 
 
 def render_script(step: Step, body: str | None = None, *, creating: bool = False) -> str:
@@ -214,7 +217,7 @@ def render_script(step: Step, body: str | None = None, *, creating: bool = False
         "set -euo pipefail\n"
         f"ha_lb_step={shlex.quote(step.id)} ha_lb_node={shlex.quote(step.node)}\n"
         "trap 'echo \"ha-lb: step $ha_lb_step on node $ha_lb_node failed (exit $?) at: $BASH_COMMAND\" >&2' ERR\n"
-        + (_CIB_HAS_STRICT if creating else _CIB_HAS)
+        + _cib_has(undo=not creating)
     )
     if creating and (step.on_running_cluster or step.kind is StepKind.CIB):
         prelude += _joined_prelude()
@@ -1432,7 +1435,8 @@ def vip_off_dc(s: Settings) -> Constraint | None:
     the DC survives and schedules its start at once, with no election and join first (about 0.1 s sooner at 5
     nodes). A point for every node that is not the DC, rather than a point off the DC: a negative score bans a node,
     and a lone survivor is the DC. One point only breaks ties: below the stickiness, it never moves a running VIP (a
-    node that becomes DC keeps it); with a stickiness of 0 or 1 it could, so then there is none."""
+    node that becomes DC keeps it); with a stickiness of 0 it would move it, and at 1 only Pacemaker's tie-break
+    (the running node, if its score is above 0) would keep it, so below 2 there is none."""
     if s.cluster.stickiness < 2:
         return None
     rule = Rule(
@@ -1513,7 +1517,7 @@ def cib_expectations(s: Settings) -> list[Expectation]:
     out += [Expectation(f"constraint {c.id}", c.xpath) for c in located]
     if off_dc is None:
         out.append(Expectation(f"constraint {VIP_OFF_DC_ID}", _constraint_id_xpath(VIP_OFF_DC_ID), present=False))
-    out.append(Expectation(f"resource {VIP_ID} started once created", held_xpath(VIP_ID), present=False))
+    out.append(Expectation(f"resource {VIP_ID} not held (its first start released)", held_xpath(VIP_ID), present=False))
     out += [
         Expectation(f"property {k}={v}", f"//crm_config//nvpair[@name='{k}'][@value='{v}']")
         for k, v in cluster_properties(s).items()

@@ -708,7 +708,7 @@ def test_concurrent_cib_steps_lose_nothing_under_the_lock(tmp_path: Path, locked
     fake.chmod(0o755)
     cibadmin = tmp_path / "cibadmin"
     # Nothing exists yet (every query fails): each step adds its part; cibadmin's own edits are atomic.
-    cibadmin.write_text('#!/bin/sh\ncase "$1" in --query) exit 1;; esac\nprintf "\\n%s" "cibadmin $*" >> "$CIB"\n')
+    cibadmin.write_text('#!/bin/sh\ncase "$1" in --query) exit 105;; esac\nprintf "\\n%s" "cibadmin $*" >> "$CIB"\n')
     cibadmin.chmod(0o755)
     env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "HA_LB_CLUSTER_LOCK": str(tmp_path / "lock"), "CIB": str(cib)}
     scripts = [render_script(s) if locked else render_script(s).replace(_lock_prelude(), "") for s in steps]
@@ -1010,3 +1010,28 @@ def test_waiting_for_the_node_online_survives_crm_mon_dying_of_sigpipe(tmp_path:
         ["bash", "-c", script], env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0 and done.stdout.strip() == "online", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("in_a_cluster", [True, False])
+def test_an_undo_that_cannot_read_the_cib_fails_unless_the_node_has_no_cluster(
+    tmp_path: Path, in_a_cluster: bool
+) -> None:
+    """A node's fence device is removed on the first node while the cluster runs: a CIB it cannot read there (102,
+    Pacemaker restarting) must fail the delete, not pass it with the device left; with no corosync.conf at all there
+    is no cluster and nothing to undo."""
+    step = plan_for(nodes=3).get("fence-lb3")
+    conf = tmp_path / "corosync.conf"
+    if in_a_cluster:
+        conf.write_text("totem {}\n")
+    body = render_script(step, step.delete).replace(_lock_prelude(), "").replace(COROSYNC_CONF, str(conf))
+    log = tmp_path / "log"
+    for tool, script in (("cibadmin", "exit 102"), ("pcs", f'echo "pcs $*" >> {log}')):
+        (tmp_path / tool).write_text(f"#!/bin/sh\n{script}\n")
+        (tmp_path / tool).chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", body], env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True, text=True
+    )
+    if in_a_cluster:
+        assert done.returncode != 0 and "cannot read the CIB (cibadmin exit 102)" in done.stderr
+    else:
+        assert done.returncode == 0 and not log.exists(), done.stderr

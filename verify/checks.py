@@ -197,7 +197,7 @@ def _check_vip_off_dc(report: Report, cib: OfflineCib, s: Settings) -> None:
     p, done = cib.simulate(cib.path(f"dc-{dc}-s0.xml"), cib.path("dc-alone.xml"), fail=others)
     report.add(
         "scheduler",
-        f"only {dc}, the DC, is left: the VIP runs there",
+        f"only {dc}, the DC, is left (quorum as the CIB says): the VIP runs there",
         p.get(VIP_ID) == {dc},
         f"VIP on {sorted(p.get(VIP_ID, set())) or 'no node'}" if p else done.tail(),
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import tempfile
@@ -116,8 +115,8 @@ def kill_runs(
     for i in range(runs):
         home = holder()
         assert home is not None, "no node holds the VIP"
-        dc = current_dc(ctx, home)
-        assert dc is not None, f"{home} names no DC"  # a kill counted as "not the DC" must be known not to be
+        dc = ops.dc_node(ctx)
+        assert dc is not None, "no node names a DC"  # a kill counted as "not the DC" must be known not to be
         outage, samples, at = ops.measure_outage(ctx, partial(ctx.lab.containers.kill, home))
         result.outages.append(outage.seconds)
         coarse = outage_around(sorted(samples, key=lambda s: s.start)[::5], at)
@@ -126,22 +125,14 @@ def kill_runs(
         result.timelines.append([(s.end - at, s.ok) for s in samples])
         survivor = ops.vip_node(ctx)
         lost = phases(journal(ctx, survivor, at), home, at).get("membership lost") if survivor else None
+        seen = ""
         if lost is not None:  # Pacemaker's word (none when keepalived holds the VIP)
             result.detections.append(lost)
-        seen = "" if lost is None else f" (node lost after {lost:.2f} s)"
-        if lost is not None:
             result.killed_dc.append(dc == home)
-            seen += " (it was the DC)" if dc == home else ""
+            seen = f" (node lost after {lost:.2f} s)" + (" (it was the DC)" if dc == home else "")
         print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s{seen}", flush=True)
         reboot_dead_nodes(ctx)
         after(home)
-
-
-def current_dc(ctx: ops.LabContext, node: str) -> str | None:
-    """The DC as `node` sees it."""
-    ok, out = ctx.on(node, "crm_mon -1 --output-as=xml", timeout=15)
-    found = re.search(r'<current_dc [^>]*present="true"[^>]* name="([^"]+)"', out) if ok else None
-    return found.group(1) if found else None
 
 
 def reachable(ctx: ops.LabContext, node: str) -> Callable[[], bool]:

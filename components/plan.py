@@ -256,7 +256,7 @@ def ensure_primitive(p: Primitive, disabled: bool = False, held: bool = False) -
     cannot change the agent. A device has no state to keep; its constraints are added again by the same step."""
     spec = fingerprint(pcs.primitive_create(p))
     tagged = replace(p, meta={**p.meta, pcs.SPEC_META: spec})
-    current = _xpath_attrs(f"primitive[@id='{p.id}']/meta_attributes/nvpair", {"name": pcs.SPEC_META, "value": spec})
+    current = _spec_xpath(p)
     created = replace(tagged, meta={**tagged.meta, HELD_META: "true"}) if held else tagged
     # cibadmin, not `pcs resource config`: the same answer without a pcs start (0.4-1 s, under the lock).
     exists = f"cib_has {shlex.quote(_primitive_xpath(p.id))}"
@@ -284,13 +284,17 @@ HELD_META = "ha-lb-held"
 in between still starts it, and a resource stopped by hand (no mark) stays stopped."""
 
 
+def _meta_xpath(resource_id: str) -> str:
+    return f"{_primitive_xpath(resource_id)}/meta_attributes/nvpair"
+
+
 def held_xpath(resource_id: str) -> str:
-    return f"//primitive[@id='{resource_id}']/meta_attributes/nvpair[@name='{HELD_META}']"
+    return f"{_meta_xpath(resource_id)}[@name='{HELD_META}']"
 
 
 def release_held(resource_id: str) -> str:
     """Start a resource created `held`: its stop and its mark go in one CIB update."""
-    both = f"//primitive[@id='{resource_id}']/meta_attributes/nvpair[@name='{HELD_META}' or @name='target-role']"
+    both = f"{_meta_xpath(resource_id)}[@name='{HELD_META}' or @name='target-role']"
     held = shlex.quote(held_xpath(resource_id))
     return f"if cib_has {held}; then cibadmin --delete-all --force --xpath {shlex.quote(both)}; fi\n"
 
@@ -1413,17 +1417,7 @@ def constraints(s: Settings) -> list[Constraint]:
         order = {"id": "order-vip-then-haproxy", "first": VIP_ID, "then": HAPROXY_ID, "kind": "Mandatory"}
     return [
         Constraint("rsc_colocation", col),
-        Constraint(
-            "rsc_order",
-            {
-                "id": order["id"],
-                "first": order["first"],
-                "first-action": "start",
-                "then": order["then"],
-                "then-action": "start",
-                "kind": order["kind"],
-            },
-        ),
+        Constraint("rsc_order", {**order, "first-action": "start", "then-action": "start"}),
     ]
 
 
@@ -1500,8 +1494,9 @@ def build_plan(s: Settings) -> Plan:
 
 
 def _spec_xpath(p: Primitive) -> str:
+    """The resource at its current definition: its fingerprint in its meta attributes."""
     spec = fingerprint(pcs.primitive_create(p))
-    return _xpath_attrs(f"primitive[@id='{p.id}']/meta_attributes/nvpair", {"name": pcs.SPEC_META, "value": spec})
+    return f"{_meta_xpath(p.id)}{_predicates({'name': pcs.SPEC_META, 'value': spec})}"
 
 
 def cib_expectations(s: Settings) -> list[Expectation]:

@@ -166,6 +166,11 @@ def _serving(s: Settings, placement: Placement) -> tuple[bool, str]:
     return True, f"VIP and HAProxy on {where}" + (f", HAProxy on {sorted(ha)}" if s.placement == "everywhere" else "")
 
 
+def _vip_at(p: Placement, done: Completed) -> str:
+    """Where a simulation put the VIP, or why it did not run."""
+    return f"VIP on {sorted(p.get(VIP_ID, set())) or 'no node'}" if p else done.tail()
+
+
 def _check_vip_off_dc(report: Report, cib: OfflineCib, s: Settings) -> None:
     """Whichever node is DC, the VIP starts elsewhere; once running, it stays where it is when its node becomes DC."""
     nodes = [n.name for n in s.node_list]
@@ -178,7 +183,7 @@ def _check_vip_off_dc(report: Report, cib: OfflineCib, s: Settings) -> None:
             "scheduler",
             f"{dc} is DC: the VIP starts elsewhere",
             len(vip) == 1 and dc not in vip,
-            f"VIP on {sorted(vip) or 'no node'}" if p else done.tail(),
+            _vip_at(p, done),
         )
         if len(vip) != 1:
             return
@@ -190,7 +195,7 @@ def _check_vip_off_dc(report: Report, cib: OfflineCib, s: Settings) -> None:
             "scheduler",
             f"{dc} is DC and the VIP's node {home} fails: the VIP moves to a node that is not DC",
             len(vip) == 1 and not vip & {dc, home},
-            f"VIP on {sorted(vip) or 'no node'}" if p else done.tail(),
+            _vip_at(p, done),
         )
     # The rule only prefers: the DC, left alone, must still take the VIP (a negative score there would ban it).
     others = [n for n in nodes if n != dc]
@@ -199,7 +204,7 @@ def _check_vip_off_dc(report: Report, cib: OfflineCib, s: Settings) -> None:
         "scheduler",
         f"only {dc}, the DC, is left (quorum as the CIB says): the VIP runs there",
         p.get(VIP_ID) == {dc},
-        f"VIP on {sorted(p.get(VIP_ID, set())) or 'no node'}" if p else done.tail(),
+        _vip_at(p, done),
     )
     moved = cib.copy(f"dc-{dc}-s0.xml", "dc-moved.xml")
     cib.set_dc(moved, home)
@@ -208,7 +213,7 @@ def _check_vip_off_dc(report: Report, cib: OfflineCib, s: Settings) -> None:
         "scheduler",
         f"the VIP's node {home} becomes DC: the VIP stays (the rule is below the stickiness)",
         p.get(VIP_ID) == {home} and not started_in_transition(done.stdout, VIP_ID, home),
-        f"VIP on {sorted(p.get(VIP_ID, set())) or 'no node'}" if p else done.tail(),
+        _vip_at(p, done),
     )
 
 

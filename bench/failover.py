@@ -18,12 +18,14 @@ import json
 import statistics
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench import cpu
 from bench.journal import journal, phases
 from lab import operations as ops
 from lab.probe import outage_around
@@ -57,6 +59,9 @@ class Result:
     """The same kills as a prober every 50 ms saw them (every fifth probe): what the coarser ruler adds."""
     detections: list[float] = field(default_factory=list)
     """Each kill's detection as measured: seconds from the kill until a survivor's Pacemaker logs the node lost."""
+    cpu_windows: list[dict[str, Any]] = field(default_factory=list)
+    """With `--cpu`: each kill's host CPU from detection (2.2 x token after the kill) on: busy share, busiest
+    commands (shares of one CPU)."""
     steps: dict[str, float] = field(default_factory=dict)
     timelines: list[list[tuple[float, bool]]] = field(default_factory=list)
     """Every run's probes: (completion time relative to the kill, ok)."""
@@ -104,20 +109,57 @@ def vip_left(ctx: ops.LabContext, node: str) -> Callable[[], bool]:
     return lambda: ops.vip_node(ctx) not in (None, node)
 
 
+class CpuWatch:
+    """Two snapshots of the host's CPU, `offset` and `offset + length` seconds after `start()`, taken by a thread."""
+
+    def __init__(self, offset: float, length: float) -> None:
+        self.offset, self.length = offset, length
+        self.snaps: list[cpu.Snapshot] = []
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+
+        def run() -> None:
+            for due in (t0 + self.offset, t0 + self.offset + self.length):
+                time.sleep(max(0.0, due - time.monotonic()))
+                self.snaps.append(cpu.snapshot(time.monotonic()))
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def window(self, ctx: ops.LabContext) -> cpu.Window | None:
+        if self.thread is not None:
+            self.thread.join()
+        if len(self.snaps) != 2:
+            return None
+        before, after = self.snaps
+        return cpu.measure(before, after, ctx.lab.netns, [n.name for n in ctx.settings.node_list])
+
+
 def kill_runs(
     ctx: ops.LabContext,
     result: Result,
     runs: int,
     holder: Callable[[], str | None],
     after: Callable[[str], None],
+    cpu_window: float | None = None,
 ) -> None:
-    """Kill whichever node holds the VIP, `runs` times: outage and probes of each, then boot it again."""
+    """Kill whichever node holds the VIP, `runs` times: outage and probes of each, then boot it again. `cpu_window`:
+    seconds of the host's CPU to account for from detection on (2.2 x token after the kill; Pacemaker only)."""
     for i in range(runs):
         home = holder()
         assert home is not None, "no node holds the VIP"
         dc = ops.dc_node(ctx)
         assert dc is not None, "no node names a DC"  # a kill counted as "not the DC" must be known not to be
-        outage, samples, at = ops.measure_outage(ctx, partial(ctx.lab.containers.kill, home))
+        watch = CpuWatch(2.2 * result.token_ms / 1000, cpu_window) if cpu_window and result.token_ms else None
+
+        def kill(node: str = home, w: CpuWatch | None = watch) -> None:
+            if w is not None:
+                w.start()
+            ctx.lab.containers.kill(node)
+
+        outage, samples, at = ops.measure_outage(ctx, kill)
         result.outages.append(outage.seconds)
         coarse = outage_around(sorted(samples, key=lambda s: s.start)[::5], at)
         if coarse is not None:
@@ -131,6 +173,13 @@ def kill_runs(
             result.killed_dc.append(dc == home)
             seen = f" (node lost after {lost:.2f} s)" + (" (it was the DC)" if dc == home else "")
         print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s{seen}", flush=True)
+        used = watch.window(ctx) if watch is not None else None
+        if used is not None:
+            top = used.top()
+            result.cpu_windows.append({"seconds": round(used.seconds, 3), "host_busy": round(used.host_busy, 3),
+                                       "top": [(c, round(s, 3)) for c, s in top]})  # fmt: skip
+            busiest = ", ".join(f"{c} {s:.2f}" for c, s in top[:6])
+            print(f"    CPU {used.seconds:.2f} s from detection: host {used.host_busy:.0%} busy; CPUs used: {busiest}")
         reboot_dead_nodes(ctx)
         after(home)
 
@@ -148,6 +197,7 @@ def pacemaker_runs(
     keep: bool,
     nodes: int = 2,
     image: str | None = None,
+    cpu_window: float | None = None,
 ) -> tuple[Result, ops.LabContext]:
     result = Result(name)
     stack = ops.lab_stack(work, "bench", nodes=nodes, cluster=cluster, image=image)
@@ -158,7 +208,7 @@ def pacemaker_runs(
         result.token_ms = int(out.rsplit("=", 1)[1]) if ok and "=" in out else None
         result.steps = dict(ctx.lab.step_seconds)
         settle(ctx)
-        kill_runs(ctx, result, runs, holder=lambda: ops.vip_node(ctx), after=lambda _: settle(ctx))
+        kill_runs(ctx, result, runs, lambda: ops.vip_node(ctx), lambda _: settle(ctx), cpu_window)
         for i in range(switchovers):
             home = ops.vip_node(ctx)
             other = next(n.name for n in ctx.settings.node_list if n.name != home)
@@ -297,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profiles", nargs="*", default=list(PROFILES)[:4], choices=list(PROFILES))
     p.add_argument("--keepalived-advert", type=float, nargs="*", default=[1.0])
     p.add_argument("--image", choices=ops.IMAGES, default="cloud", help="baked: nodes boot with the packages in")
+    p.add_argument(
+        "--cpu", type=float, metavar="SECONDS", help="account for the host's CPU for SECONDS from each detection on"
+    )
     p.add_argument("--plot", type=Path, nargs="+", help="only redraw the timeline from saved failover.json files")
     a = p.parse_args(argv)
     if a.plot:
@@ -315,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                 keep = i == len(a.profiles) - 1
                 print(f"== {name}, {a.nodes} nodes, fencing {a.fencing}", flush=True)
                 cluster = {**PROFILES[name], "stonith": a.fencing == "on"}
-                result, ctx = pacemaker_runs(name, cluster, a.runs, a.switchovers, work, keep, a.nodes, a.image)
+                result, ctx = pacemaker_runs(name, cluster, a.runs, a.switchovers, work, keep, a.nodes, a.image, a.cpu)
                 results.append(result)
                 if keep:
                     last_ctx = ctx
@@ -346,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
             beyond += f"; the DC was killed in {sum(r.killed_dc)} of {len(r.killed_dc)}"
         if r.outages_every_50ms:
             beyond += f"; probed every 50 ms: {figures(r.outages_every_50ms)}"
+        if r.cpu_windows:
+            busy = [w["host_busy"] * 100 for w in r.cpu_windows]
+            spread = f"{statistics.median(busy):.0f}% ({min(busy):.0f}-{max(busy):.0f})"
+            beyond += f"; host CPU busy after detection: {spread}"
         print(f"  {r.name:32} {figures(r.outages)}{ratio}{beyond}")
     print("planned switchover (pcs node standby):")
     for r in results:

@@ -1,29 +1,32 @@
-"""Where the host's CPU went in a window: per process, per lab node, from the kernel's own accounting.
+"""Where the host's CPU went in a window: per lab node and per systemd unit on it, from the kernel's accounting.
 
 The lab's nodes share the host's cores, where VMs would each have vCPUs of their own; this says how busy the cores
-were while a survivor took over, and which daemons on which nodes kept them busy. A thread's time on a CPU comes from
-`/proc/<pid>/task/<tid>/schedstat` (nanoseconds); the host's busy share from `/proc/stat`. A process born and gone
-inside the window (an agent's forks) is in the host's figure but in no process's: the difference is `exited`.
+were while a survivor took over, and which daemons kept them busy. Each node's systemd runs its units in cgroups
+under the node's own (`lab.cgroups`), and every cgroup v2 group counts the CPU time of whatever ran in it, processes
+that have exited included (`cpu.stat`, `usage_usec`). The host's busy share comes from `/proc/stat`. Reading a few
+dozen small files costs well under a millisecond: the accounting does not load the window it measures.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-Thread = tuple[int, int]
-"""(pid, tid)"""
+Label = tuple[str, str]
+"""(node, unit): the unit is a systemd unit on the node, or "" for the node's whole group"""
+
+NODE = ""
+OUTSIDE = "(outside the nodes)"
+OTHER = "(the nodes' other units)"
 
 
 @dataclass(frozen=True)
 class Snapshot:
     at: float
     """time.monotonic() when taken"""
-    threads: Mapping[Thread, int]
-    """nanoseconds on a CPU, per thread"""
+    usage: Mapping[Label, int]
+    """microseconds on a CPU so far, per group"""
     host_busy: int
     """the host's busy jiffies (every field of /proc/stat's `cpu` line but idle and iowait)"""
     host_total: int
@@ -35,22 +38,21 @@ class Window:
     host_busy: float
     """share of the host's CPU time busy (0-1)"""
     cpus: int
-    by_process: dict[tuple[str, str], float] = field(default_factory=dict)
-    """CPU seconds per (node or "host", command)"""
-
-    @property
-    def exited(self) -> float:
-        """CPU seconds of processes that ran and exited inside the window (the host's figure less the attributed)."""
-        return max(0.0, self.host_busy * self.cpus * self.seconds - sum(self.by_process.values()))
+    used: dict[Label, float] = field(default_factory=dict)
+    """CPU seconds per group"""
 
     def top(self, n: int = 8) -> list[tuple[str, float]]:
-        """The busiest commands over every node, as shares of one CPU."""
-        per_command: dict[str, float] = {}
-        for (_, command), s in self.by_process.items():
-            per_command[command] = per_command.get(command, 0.0) + s
-        busiest = sorted(per_command.items(), key=lambda kv: -kv[1])[:n]
-        out = [(command, s / self.seconds) for command, s in busiest]
-        return [*out, ("(exited in the window)", self.exited / self.seconds)]
+        """The busiest units over every node, then what the nodes ran outside them and what ran outside the nodes
+        (the prober, the benchmark), as shares of one CPU."""
+        per_unit: dict[str, float] = {}
+        for (_, unit), s in self.used.items():
+            if unit != NODE:
+                per_unit[unit] = per_unit.get(unit, 0.0) + s
+        nodes = sum(s for (_, unit), s in self.used.items() if unit == NODE)
+        busiest = sorted(per_unit.items(), key=lambda kv: -kv[1])[:n]
+        other = max(0.0, nodes - sum(per_unit.values()))
+        outside = max(0.0, self.host_busy * self.cpus * self.seconds - nodes)
+        return [(u, s / self.seconds) for u, s in [*busiest, (OTHER, other), (OUTSIDE, outside)]]
 
 
 def host_jiffies(stat: str) -> tuple[int, int]:
@@ -60,53 +62,55 @@ def host_jiffies(stat: str) -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def node_of(cgroup: str, lab: str, nodes: Iterable[str]) -> str:
-    """The lab node whose group a process is in (its `/proc/<pid>/cgroup`: `<own group>/<lab>/<node>/...`)."""
-    for node in nodes:
-        if re.search(rf"/{re.escape(lab)}/{re.escape(node)}(/|$)", cgroup, re.MULTILINE):
-            return node
-    return "host"
-
-
-def snapshot(at: float, proc: Path = Path("/proc")) -> Snapshot:
-    threads: dict[Thread, int] = {}
-    for pid in (p for p in os.listdir(proc) if p.isdigit()):
-        try:
-            for tid in os.listdir(proc / pid / "task"):
-                threads[(int(pid), int(tid))] = int((proc / pid / "task" / tid / "schedstat").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue  # gone meanwhile
-    busy, total = host_jiffies((proc / "stat").read_text())
-    return Snapshot(at, threads, busy, total)
-
-
-def label(pid: int, lab: str, nodes: Iterable[str], proc: Path = Path("/proc")) -> tuple[str, str]:
+def usage_usec(group: Path) -> int | None:
     try:
-        node = node_of((proc / str(pid) / "cgroup").read_text(), lab, nodes)
-        return node, (proc / str(pid) / "comm").read_text().strip()
-    except OSError:
-        return "host", "(exited)"
+        for line in (group / "cpu.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return None
 
 
-def window(before: Snapshot, after: Snapshot, labels: Mapping[int, tuple[str, str]], cpus: int | None = None) -> Window:
-    """CPU per process between two snapshots. A thread first seen in `after` was born in the window: all its time
-    counts."""
+def groups(nodes: Mapping[str, Path]) -> dict[Label, Path]:
+    """Each node's cgroup v2 group, and the group of every service its systemd runs (`system.slice/*.service`)."""
+    out: dict[Label, Path] = {}
+    for node, group in nodes.items():
+        if usage_usec(group) is None:
+            continue
+        out[(node, NODE)] = group
+        for service in sorted((group / "system.slice").glob("*.service")):
+            out[(node, service.name.removesuffix(".service"))] = service
+    return out
+
+
+def snapshot(at: float, watched: Mapping[Label, Path], proc: Path = Path("/proc")) -> Snapshot:
+    usage = {label: u for label, g in watched.items() if (u := usage_usec(g)) is not None}
+    busy, total = host_jiffies((proc / "stat").read_text())
+    return Snapshot(at, usage, busy, total)
+
+
+def window(before: Snapshot, after: Snapshot, cpus: int) -> Window:
+    """CPU per group between two snapshots (a group gone in between, such as a killed node's, counts for nothing)."""
     total = after.host_total - before.host_total
     w = Window(
         seconds=after.at - before.at,
         host_busy=(after.host_busy - before.host_busy) / total if total > 0 else 0.0,
-        cpus=cpus or os.cpu_count() or 1,
+        cpus=cpus,
     )
-    for (pid, tid), ns in after.threads.items():
-        spent = ns - before.threads.get((pid, tid), 0)
-        if spent > 0:
-            who = labels.get(pid, ("host", "(exited)"))
-            w.by_process[who] = w.by_process.get(who, 0.0) + spent / 1e9
+    for label, u in after.usage.items():
+        if label in before.usage and u >= before.usage[label]:
+            w.used[label] = (u - before.usage[label]) / 1e6
     return w
 
 
-def measure(before: Snapshot, after: Snapshot, lab: str, nodes: Iterable[str], proc: Path = Path("/proc")) -> Window:
-    """`window`, labelling each process (node, command) as /proc shows it now (`lab`: the lab's group, its netns)."""
-    names = list(nodes)
-    labels = {pid: label(pid, lab, names, proc) for pid in {pid for pid, _ in after.threads}}
-    return window(before, after, labels)
+def unified(candidates: Iterable[Path]) -> Path | None:
+    """Of a node's groups (one per hierarchy systemd tracks units in), the cgroup v2 one: it has `cpu.stat`."""
+    return next((g for g in candidates if usage_usec(g) is not None), None)
+
+
+def node_groups(names: Iterable[str], groups_of: Callable[[str], list[Path]]) -> dict[str, Path]:
+    """Each running node's cgroup v2 group (`groups_of`: the lab's `containers.groups`)."""
+    found = {name: unified(groups_of(name)) for name in names}
+    return {name: g for name, g in found.items() if g is not None}

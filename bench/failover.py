@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -110,10 +111,13 @@ def vip_left(ctx: ops.LabContext, node: str) -> Callable[[], bool]:
 
 
 class CpuWatch:
-    """Two snapshots of the host's CPU, `offset` and `offset + length` seconds after `start()`, taken by a thread."""
+    """The host's CPU, per node and unit, from `offset` to `offset + length` seconds after `start()` (a thread takes
+    both snapshots; the groups to read are listed before, while every node runs)."""
 
-    def __init__(self, offset: float, length: float) -> None:
+    def __init__(self, ctx: ops.LabContext, offset: float, length: float) -> None:
         self.offset, self.length = offset, length
+        names = [n.name for n in ctx.settings.node_list]
+        self.watched = cpu.groups(cpu.node_groups(names, ctx.lab.containers.groups))
         self.snaps: list[cpu.Snapshot] = []
         self.thread: threading.Thread | None = None
 
@@ -123,18 +127,18 @@ class CpuWatch:
         def run() -> None:
             for due in (t0 + self.offset, t0 + self.offset + self.length):
                 time.sleep(max(0.0, due - time.monotonic()))
-                self.snaps.append(cpu.snapshot(time.monotonic()))
+                self.snaps.append(cpu.snapshot(time.monotonic(), self.watched))
 
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
 
-    def window(self, ctx: ops.LabContext) -> cpu.Window | None:
+    def window(self) -> cpu.Window | None:
         if self.thread is not None:
             self.thread.join()
-        if len(self.snaps) != 2:
+        if len(self.snaps) != 2 or not self.watched:
             return None
         before, after = self.snaps
-        return cpu.measure(before, after, ctx.lab.netns, [n.name for n in ctx.settings.node_list])
+        return cpu.window(before, after, cpus=os.cpu_count() or 1)
 
 
 def kill_runs(
@@ -143,6 +147,7 @@ def kill_runs(
     runs: int,
     holder: Callable[[], str | None],
     after: Callable[[str], None],
+    pacemaker: bool = True,
     cpu_window: float | None = None,
 ) -> None:
     """Kill whichever node holds the VIP, `runs` times: outage and probes of each, then boot it again. `cpu_window`:
@@ -150,9 +155,11 @@ def kill_runs(
     for i in range(runs):
         home = holder()
         assert home is not None, "no node holds the VIP"
-        dc = ops.dc_node(ctx)
-        assert dc is not None, "no node names a DC"  # a kill counted as "not the DC" must be known not to be
-        watch = CpuWatch(2.2 * result.token_ms / 1000, cpu_window) if cpu_window and result.token_ms else None
+        dc = ops.dc_node(ctx) if pacemaker else None
+        # A kill counted as "not the DC" must be known not to be.
+        assert dc is not None or not pacemaker, "no node names a DC"
+        offset = 2.2 * result.token_ms / 1000 if result.token_ms else None
+        watch = CpuWatch(ctx, offset, cpu_window) if cpu_window and offset and pacemaker else None
 
         def kill(node: str = home, w: CpuWatch | None = watch) -> None:
             if w is not None:
@@ -166,19 +173,21 @@ def kill_runs(
             result.outages_every_50ms.append(coarse.seconds)
         result.timelines.append([(s.end - at, s.ok) for s in samples])
         survivor = ops.vip_node(ctx)
-        lost = phases(journal(ctx, survivor, at), home, at).get("membership lost") if survivor else None
-        seen = ""
-        if lost is not None:  # Pacemaker's word (none when keepalived holds the VIP)
+        seen = phases(journal(ctx, survivor, at), home, at) if survivor and pacemaker else {}
+        lost, started = seen.get("membership lost"), seen.get("VIP started")
+        said = ""
+        if lost is not None:
             result.detections.append(lost)
             result.killed_dc.append(dc == home)
-            seen = f" (node lost after {lost:.2f} s)" + (" (it was the DC)" if dc == home else "")
-        print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s{seen}", flush=True)
-        used = watch.window(ctx) if watch is not None else None
+            said = f" (node lost after {lost:.2f} s, VIP started after {started} s)"
+            said += " (it was the DC)" if dc == home else ""
+        print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s{said}", flush=True)
+        used = watch.window() if watch is not None else None
         if used is not None:
             top = used.top()
             result.cpu_windows.append({"seconds": round(used.seconds, 3), "host_busy": round(used.host_busy, 3),
                                        "top": [(c, round(s, 3)) for c, s in top]})  # fmt: skip
-            busiest = ", ".join(f"{c} {s:.2f}" for c, s in top[:6])
+            busiest = ", ".join(f"{c} {s:.2f}" for c, s in top)
             print(f"    CPU {used.seconds:.2f} s from detection: host {used.host_busy:.0%} busy; CPUs used: {busiest}")
         reboot_dead_nodes(ctx)
         after(home)
@@ -208,7 +217,7 @@ def pacemaker_runs(
         result.token_ms = int(out.rsplit("=", 1)[1]) if ok and "=" in out else None
         result.steps = dict(ctx.lab.step_seconds)
         settle(ctx)
-        kill_runs(ctx, result, runs, lambda: ops.vip_node(ctx), lambda _: settle(ctx), cpu_window)
+        kill_runs(ctx, result, runs, lambda: ops.vip_node(ctx), lambda _: settle(ctx), cpu_window=cpu_window)
         for i in range(switchovers):
             home = ops.vip_node(ctx)
             other = next(n.name for n in ctx.settings.node_list if n.name != home)
@@ -298,7 +307,7 @@ def keepalived_runs(ctx: ops.LabContext, runs: int, advert: float) -> Result:
         ops.wait_for("ssh on the rebooted node", reachable(ctx, node), 60)
         start_keepalived(ctx, node, advert)
 
-    kill_runs(ctx, result, runs, holder=lambda: keepalived_holder(ctx), after=restart_keepalived)
+    kill_runs(ctx, result, runs, lambda: keepalived_holder(ctx), restart_keepalived, pacemaker=False)
     return result
 
 

@@ -1,63 +1,81 @@
-"""The CPU accounting of the failover bench, no lab: a fake /proc with threads that run, are born and exit."""
+"""The CPU accounting of the failover bench, no lab: fake cgroup trees and /proc/stat."""
 
 from pathlib import Path
 
 import pytest
 
-from bench.cpu import Snapshot, host_jiffies, measure, node_of, snapshot, window
-
-LAB = "ha-lb-1234"
-NODES = ["lab1", "lab2", "lab10"]
+from bench.cpu import NODE, OTHER, OUTSIDE, Snapshot, groups, host_jiffies, node_groups, snapshot, window
 
 
-def fake_proc(root: Path, threads: dict[tuple[int, int], int], cgroups: dict[int, str], busy: int, idle: int) -> None:
-    """/proc with `threads` ((pid, tid) -> ns on a CPU) and a `cpu` line of `busy` user and `idle` idle jiffies."""
-    for (pid, tid), ns in threads.items():
-        task = root / str(pid) / "task" / str(tid)
-        task.mkdir(parents=True, exist_ok=True)
-        (task / "schedstat").write_text(f"{ns} 0 1\n")
-        (root / str(pid) / "comm").write_text(f"cmd{pid}\n")
-        (root / str(pid) / "cgroup").write_text(cgroups.get(pid, "0::/init.scope\n"))
-    (root / "stat").write_text(f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 0 0 1 0 0 0 0 0 0\n")
+def cpu_stat(group: Path, usec: int) -> None:
+    group.mkdir(parents=True, exist_ok=True)
+    (group / "cpu.stat").write_text(f"usage_usec {usec}\nuser_usec {usec // 2}\nsystem_usec {usec // 2}\n")
+
+
+def proc_stat(proc: Path, busy: int, idle: int) -> None:
+    proc.mkdir(exist_ok=True)
+    (proc / "stat").write_text(f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 0 0 1 0 0 0 0 0 0\n")
 
 
 def test_host_busy_share_leaves_out_idle_and_iowait() -> None:
     assert host_jiffies("cpu  60 10 30 800 100 0 0 0 0 0\n") == (100, 1000)
 
 
-def test_a_process_belongs_to_the_node_whose_group_it_is_in() -> None:
-    group = f"0::/user.slice/bench/{LAB}/lab10/system.slice/corosync.service\n1:name=systemd:/x/{LAB}/lab10/y\n"
-    assert node_of(group, LAB, NODES) == "lab10"  # not lab1, whose name it starts with
-    assert node_of(f"0::/x/{LAB}/lab1\n", LAB, NODES) == "lab1"
-    assert node_of("0::/user.slice/lab1/x\n", LAB, NODES) == "host"  # a group named like a node, outside the lab
+def test_a_node_is_read_in_the_hierarchy_that_counts_cpu(tmp_path: Path) -> None:
+    v1, v2 = tmp_path / "systemd/lab/lab1", tmp_path / "unified/lab/lab1"
+    v1.mkdir(parents=True)  # the named v1 hierarchy: no cpu.stat
+    cpu_stat(v2, 5)
+    assert node_groups(["lab1", "lab2"], lambda name: [v1, v2] if name == "lab1" else []) == {"lab1": v2}
 
 
-def test_a_window_counts_what_each_thread_ran_in_it(tmp_path: Path) -> None:
-    corosync = f"0::/{LAB}/lab2/system.slice/corosync.service\n"
-    fake_proc(tmp_path, {(10, 10): 1_000_000_000, (10, 11): 0, (20, 20): 5_000_000}, {10: corosync}, 100, 900)
-    before = snapshot(0.0, tmp_path)
-    # pid 10's two threads ran 0.3 s and 0.1 s; pid 20 ran nothing more, pid 30 was born and ran 0.05 s.
-    threads = {(10, 10): 1_300_000_000, (10, 11): 100_000_000, (20, 20): 5_000_000, (30, 30): 50_000_000}
-    fake_proc(tmp_path, threads, {10: corosync}, 150, 950)
-    after = snapshot(0.5, tmp_path)
-    w = measure(before, after, LAB, NODES, tmp_path)
-    assert w.seconds == 0.5
-    assert w.host_busy == pytest.approx(0.5)  # 50 of 100 jiffies
-    assert w.by_process == {("lab2", "cmd10"): pytest.approx(0.4), ("host", "cmd30"): pytest.approx(0.05)}
+def test_each_node_and_each_service_on_it_is_watched(tmp_path: Path) -> None:
+    node = tmp_path / "lab1"
+    cpu_stat(node, 10)
+    cpu_stat(node / "system.slice/corosync.service", 4)
+    cpu_stat(node / "system.slice/pacemaker.service", 3)
+    (node / "system.slice/dbus.socket").mkdir()  # not a service
+    assert sorted(groups({"lab1": node, "gone": tmp_path / "gone"})) == [
+        ("lab1", NODE),
+        ("lab1", "corosync"),
+        ("lab1", "pacemaker"),
+    ]
 
 
-def test_the_host_time_no_live_process_accounts_for_is_counted_as_exited() -> None:
-    before = Snapshot(0.0, {(1, 1): 0}, host_busy=0, host_total=0)
-    after = Snapshot(1.0, {(1, 1): 200_000_000}, host_busy=60, host_total=100)
-    w = window(before, after, {1: ("lab1", "corosync")}, cpus=2)
-    # 60% of 2 CPUs for 1 s is 1.2 CPU seconds; the live processes account for 0.2.
-    assert w.exited == pytest.approx(1.0)
-    assert [(c, round(s, 6)) for c, s in w.top()] == [("corosync", 0.2), ("(exited in the window)", 1.0)]
+def test_a_window_counts_what_each_group_ran_in_it(tmp_path: Path) -> None:
+    nodes = {name: tmp_path / name for name in ("lab1", "lab2")}
+    for node in nodes.values():
+        cpu_stat(node, 1_000_000)
+        cpu_stat(node / "system.slice/corosync.service", 500_000)
+    proc_stat(tmp_path / "proc", 100, 900)
+    watched = groups(nodes)
+    before = snapshot(0.0, watched, tmp_path / "proc")
+    # lab1: corosync 0.3 s, 0.1 s in other units (an agent's forks, gone since: its group still counts them);
+    # lab2 killed meanwhile (its groups gone). The host was busy for 50 of 100 jiffies: 1.0 s of 2 CPUs in 1 s.
+    cpu_stat(nodes["lab1"], 1_400_000)
+    cpu_stat(nodes["lab1"] / "system.slice/corosync.service", 800_000)
+    for g in sorted(nodes["lab2"].rglob("cpu.stat"), reverse=True):
+        g.unlink()
+    proc_stat(tmp_path / "proc", 150, 950)
+    w = window(before, snapshot(1.0, watched, tmp_path / "proc"), cpus=2)
+    assert w.host_busy == pytest.approx(0.5)
+    assert w.used == {("lab1", NODE): pytest.approx(0.4), ("lab1", "corosync"): pytest.approx(0.3)}
+    assert [(u, round(s, 6)) for u, s in w.top()] == [("corosync", 0.3), (OTHER, 0.1), (OUTSIDE, 0.6)]
 
 
-def test_top_adds_a_command_up_over_every_node() -> None:
-    before = Snapshot(0.0, {}, 0, 0)
-    after = Snapshot(0.5, {(1, 1): 100_000_000, (2, 2): 200_000_000, (3, 3): 50_000_000}, 0, 0)
-    labels = {1: ("lab1", "corosync"), 2: ("lab2", "corosync"), 3: ("lab1", "pacemaker-based")}
-    top = window(before, after, labels, cpus=2).top()
-    assert [(c, round(s, 6)) for c, s in top[:2]] == [("corosync", 0.6), ("pacemaker-based", 0.1)]
+def test_top_adds_a_unit_up_over_every_node() -> None:
+    usage = {("lab1", NODE): 0, ("lab1", "corosync"): 0, ("lab2", NODE): 0, ("lab2", "corosync"): 0}
+    before = Snapshot(0.0, usage, 0, 100)
+    after = Snapshot(
+        0.5,
+        {
+            ("lab1", NODE): 150_000,
+            ("lab1", "corosync"): 100_000,
+            ("lab2", NODE): 200_000,
+            ("lab2", "corosync"): 200_000,
+        },
+        35,
+        200,
+    )
+    top = window(before, after, cpus=2).top()
+    # 35% of 2 CPUs for 0.5 s = 0.35 s, the nodes 0.35 s: nothing outside them.
+    assert [(u, round(s, 6)) for u, s in top] == [("corosync", 0.6), (OTHER, 0.1), (OUTSIDE, 0.0)]

@@ -3,8 +3,10 @@
 The lab's nodes share the host's cores, where VMs would each have vCPUs of their own; this says how busy the cores
 were while a survivor took over, and which daemons kept them busy. Each node's systemd runs its units in cgroups
 under the node's own (`lab.cgroups`), and every cgroup v2 group counts the CPU time of whatever ran in it, processes
-that have exited included (`cpu.stat`, `usage_usec`). The host's busy share comes from `/proc/stat`. Reading a few
-dozen small files costs well under a millisecond: the accounting does not load the window it measures.
+that have exited included (`cpu.stat`, `usage_usec`), and how long some task in it was ready to run but waited for a
+CPU (`cpu.pressure`, `some total`): the direct measure of what sharing the cores cost a daemon. The host's busy share
+comes from `/proc/stat`. Reading a few dozen small files costs well under a millisecond: the accounting does not load
+the window it measures.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Snapshot:
     """time.monotonic() when taken"""
     usage: Mapping[Label, int]
     """microseconds on a CPU so far, per group"""
+    waits: Mapping[Label, int]
+    """microseconds so far during which some task of the group waited for a CPU"""
     host_busy: int
     """the host's busy jiffies (every field of /proc/stat's `cpu` line but idle and iowait)"""
     host_total: int
@@ -40,6 +44,8 @@ class Window:
     cpus: int
     used: dict[Label, float] = field(default_factory=dict)
     """CPU seconds per group"""
+    waited: dict[Label, float] = field(default_factory=dict)
+    """seconds during which some task of the group waited for a CPU"""
 
     def top(self, n: int = 8) -> list[tuple[str, float]]:
         """The busiest units over every node, then what the nodes ran outside them and what ran outside the nodes
@@ -73,22 +79,37 @@ def usage_usec(group: Path) -> int | None:
     return None
 
 
+def wait_usec(group: Path) -> int | None:
+    """`some total` of the group's cpu.pressure (none where the kernel keeps no pressure figures)."""
+    try:
+        for line in (group / "cpu.pressure").read_text().splitlines():
+            kind, *fields = line.split()
+            if kind == "some":
+                return int(dict(f.split("=", 1) for f in fields)["total"])
+    except (OSError, ValueError, KeyError):
+        pass
+    return None
+
+
 def groups(nodes: Mapping[str, Path]) -> dict[Label, Path]:
-    """Each node's cgroup v2 group, and the group of every service its systemd runs (`system.slice/*.service`)."""
+    """Each node's cgroup v2 group, and the group of every service its systemd runs (`system.slice/*.service`,
+    under `payload/` where systemd-nspawn keeps the container's own tree)."""
     out: dict[Label, Path] = {}
     for node, group in nodes.items():
         if usage_usec(group) is None:
             continue
         out[(node, NODE)] = group
-        for service in sorted((group / "system.slice").glob("*.service")):
-            out[(node, service.name.removesuffix(".service"))] = service
+        for slice_ in (group / "payload" / "system.slice", group / "system.slice"):
+            for service in sorted(slice_.glob("*.service")):
+                out.setdefault((node, service.name.removesuffix(".service")), service)
     return out
 
 
 def snapshot(at: float, watched: Mapping[Label, Path], proc: Path = Path("/proc")) -> Snapshot:
     usage = {label: u for label, g in watched.items() if (u := usage_usec(g)) is not None}
+    waits = {label: u for label, g in watched.items() if (u := wait_usec(g)) is not None}
     busy, total = host_jiffies((proc / "stat").read_text())
-    return Snapshot(at, usage, busy, total)
+    return Snapshot(at, usage, waits, busy, total)
 
 
 def window(before: Snapshot, after: Snapshot, cpus: int) -> Window:
@@ -102,6 +123,9 @@ def window(before: Snapshot, after: Snapshot, cpus: int) -> Window:
     for label, u in after.usage.items():
         if label in before.usage and u >= before.usage[label]:
             w.used[label] = (u - before.usage[label]) / 1e6
+    for label, u in after.waits.items():
+        if label in before.waits and u >= before.waits[label]:
+            w.waited[label] = (u - before.waits[label]) / 1e6
     return w
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -141,6 +142,24 @@ class CpuWatch:
         return cpu.window(before, after, cpus=os.cpu_count() or 1)
 
 
+def cpu_report(used: cpu.Window, dc: str | None, survivor: str | None) -> dict[str, Any]:
+    """Print and return one kill's CPU window: the busiest units, and how long Pacemaker on the DC and on the VIP's
+    new node waited for a CPU (the time the shared cores cost the path to the VIP)."""
+    top = used.top()
+    waited = {f"pacemaker on {role} {node}": round(used.waited.get((node, "pacemaker"), 0.0), 3)
+              for role, node in (("the DC", dc), ("the VIP's new node", survivor)) if node}  # fmt: skip
+    busiest = ", ".join(f"{c} {s:.2f}" for c, s in top)
+    waits = ", ".join(f"{k} {v:.3f} s" for k, v in waited.items())
+    print(f"    CPU {used.seconds:.2f} s from detection: host {used.host_busy:.0%} busy; CPUs used: {busiest}")
+    print(f"    waited for a CPU in it: {waits}")
+    return {
+        "seconds": round(used.seconds, 3),
+        "host_busy": round(used.host_busy, 3),
+        "top": [(c, round(s, 3)) for c, s in top],
+        "waited": waited,
+    }
+
+
 def kill_runs(
     ctx: ops.LabContext,
     result: Result,
@@ -184,11 +203,7 @@ def kill_runs(
         print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s{said}", flush=True)
         used = watch.window() if watch is not None else None
         if used is not None:
-            top = used.top()
-            result.cpu_windows.append({"seconds": round(used.seconds, 3), "host_busy": round(used.host_busy, 3),
-                                       "top": [(c, round(s, 3)) for c, s in top]})  # fmt: skip
-            busiest = ", ".join(f"{c} {s:.2f}" for c, s in top)
-            print(f"    CPU {used.seconds:.2f} s from detection: host {used.host_busy:.0%} busy; CPUs used: {busiest}")
+            result.cpu_windows.append(cpu_report(used, dc, survivor))
         reboot_dead_nodes(ctx)
         after(home)
 
@@ -361,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--plot", type=Path, nargs="+", help="only redraw the timeline from saved failover.json files")
     a = p.parse_args(argv)
+    # A stopped benchmark takes its lab down (SIGTERM would end the process before its `finally`).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if a.plot:
         loaded = [load_result(r) for f in a.plot for r in json.loads(f.read_text())]
         timeline_png([r for r in loaded if r.outages], OUT / "failover-timeline.png")

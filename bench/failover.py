@@ -62,8 +62,8 @@ class Result:
     detections: list[float] = field(default_factory=list)
     """Each kill's detection as measured: seconds from the kill until a survivor's Pacemaker logs the node lost."""
     cpu_windows: list[dict[str, Any]] = field(default_factory=list)
-    """With `--cpu`: each kill's host CPU from detection (2.2 x token after the kill) on: busy share, busiest
-    commands (shares of one CPU)."""
+    """With `--cpu`: each kill's CPU from the node logged lost to the VIP started: the nodes' share of the cores,
+    corosync's and Pacemaker's (shares of one CPU), and how long Pacemaker on the DC and the VIP's new node waited."""
     steps: dict[str, float] = field(default_factory=dict)
     timelines: list[list[tuple[float, bool]]] = field(default_factory=list)
     """Every run's probes: (completion time relative to the kill, ok)."""
@@ -112,52 +112,82 @@ def vip_left(ctx: ops.LabContext, node: str) -> Callable[[], bool]:
 
 
 class CpuWatch:
-    """The host's CPU, per node and unit, from `offset` to `offset + length` seconds after `start()` (a thread takes
-    both snapshots; the groups to read are listed before, while every node runs)."""
+    """Snapshots of the nodes' CPU every `every` seconds, from `offset` seconds after `start()` until `stop()` (or
+    `offset + limit`), taken by a thread; the groups to read are listed before, while every node runs."""
 
-    def __init__(self, ctx: ops.LabContext, offset: float, length: float) -> None:
-        self.offset, self.length = offset, length
+    def __init__(self, ctx: ops.LabContext, offset: float, every: float = 0.025, limit: float = 5.0) -> None:
+        self.offset, self.every, self.limit = offset, every, limit
         names = [n.name for n in ctx.settings.node_list]
         self.watched = cpu.groups(cpu.node_groups(names, ctx.lab.containers.groups))
         self.snaps: list[cpu.Snapshot] = []
+        self.t0 = 0.0
+        self.cost = 0.0
+        """CPU seconds the snapshots took (the thread's own)"""
+        self.done = threading.Event()
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:
-        t0 = time.monotonic()
+        self.t0 = time.monotonic()
 
         def run() -> None:
-            for due in (t0 + self.offset, t0 + self.offset + self.length):
-                time.sleep(max(0.0, due - time.monotonic()))
+            due = self.t0 + self.offset
+            while not self.done.is_set() and due <= self.t0 + self.offset + self.limit:
+                self.done.wait(max(0.0, due - time.monotonic()))
+                spent = time.thread_time()
                 self.snaps.append(cpu.snapshot(time.monotonic(), self.watched))
+                self.cost += time.thread_time() - spent
+                due += self.every
 
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
 
-    def window(self) -> cpu.Window | None:
+    def stop(self) -> None:
+        self.done.set()
         if self.thread is not None:
             self.thread.join()
-        if len(self.snaps) != 2 or not self.watched:
-            return None
-        before, after = self.snaps
-        return cpu.window(before, after, cpus=os.cpu_count() or 1)
+
+    def between(self, start: float, end: float) -> cpu.Window | None:
+        """The window from `start` to `end` seconds after `start()`, cut at the snapshots around them."""
+        pair = cpu.bracket(self.snaps, self.t0 + start, self.t0 + end) if self.watched else None
+        return cpu.window(*pair, cpus=os.cpu_count() or 1) if pair else None
 
 
-def cpu_report(used: cpu.Window, dc: str | None, survivor: str | None) -> dict[str, Any]:
-    """Print and return one kill's CPU window: the busiest units, and how long Pacemaker on the DC and on the VIP's
-    new node waited for a CPU (the time the shared cores cost the path to the VIP)."""
+def cpu_report(used: cpu.Window, dc: str | None, survivor: str | None, cost: float) -> dict[str, Any]:
+    """Print and return one kill's CPU from the node logged lost to the VIP started: the nodes' share of the cores,
+    the watched services, and how long some Pacemaker process on the DC and on the VIP's new node waited for a CPU."""
     top = used.top()
-    waited = {f"pacemaker on {role} {node}": round(used.waited.get((node, "pacemaker"), 0.0), 3)
-              for role, node in (("the DC", dc), ("the VIP's new node", survivor)) if node}  # fmt: skip
+    waited: dict[str, float | None] = {}
+    for role, node in (("the DC", dc), ("the VIP's new node", survivor)):
+        if node:
+            wait = used.waited.get((node, "pacemaker"))
+            waited[f"pacemaker on {role} {node}"] = None if wait is None else round(wait, 3)
     busiest = ", ".join(f"{c} {s:.2f}" for c, s in top)
-    waits = ", ".join(f"{k} {v:.3f} s" for k, v in waited.items())
-    print(f"    CPU {used.seconds:.2f} s from detection: host {used.host_busy:.0%} busy; CPUs used: {busiest}")
-    print(f"    waited for a CPU in it: {waits}")
+    waits = ", ".join(f"{k} " + ("n/a (no pressure figures)" if v is None else f"{v:.3f} s") for k, v in waited.items())
+    print(
+        f"    CPU over {used.seconds:.2f} s from lost to VIP started: the nodes used {used.nodes_share:.0%} of "
+        f"{used.cpus} cores; CPUs: {busiest}; waited for a CPU: {waits} (the accounting: {cost * 1000:.0f} ms CPU)"
+    )
     return {
         "seconds": round(used.seconds, 3),
-        "host_busy": round(used.host_busy, 3),
+        "nodes_share": round(used.nodes_share, 3),
         "top": [(c, round(s, 3)) for c, s in top],
         "waited": waited,
+        "accounting_cpu_s": round(cost, 4),
     }
+
+
+def cpu_summary(windows: list[dict[str, Any]]) -> str:
+    """Medians and ranges over the kills: the nodes' share of the cores, Pacemaker's waits on the DC and new node."""
+
+    def spread(values: list[float], scale: float, unit: str) -> str:
+        return f"{statistics.median(values) * scale:.0f}{unit} ({min(values) * scale:.0f}-{max(values) * scale:.0f})"
+
+    parts = [f"the nodes used {spread([w['nodes_share'] for w in windows], 100, '%')} of the cores"]
+    for i, role in enumerate(("the DC", "the VIP's new node")):
+        waits = [v for w in windows if len(w["waited"]) > i and (v := list(w["waited"].values())[i]) is not None]
+        if waits:
+            parts.append(f"Pacemaker on {role} waited {spread(waits, 1000, ' ms')} for a CPU")
+    return ", ".join(parts)
 
 
 def kill_runs(
@@ -167,25 +197,30 @@ def kill_runs(
     holder: Callable[[], str | None],
     after: Callable[[str], None],
     pacemaker: bool = True,
-    cpu_window: float | None = None,
+    cpu_watch: bool = False,
 ) -> None:
-    """Kill whichever node holds the VIP, `runs` times: outage and probes of each, then boot it again. `cpu_window`:
-    seconds of the host's CPU to account for from detection on (2.2 x token after the kill; Pacemaker only)."""
+    """Kill whichever node holds the VIP, `runs` times: outage and probes of each, then boot it again. `cpu_watch`:
+    account for the nodes' CPU from the node logged lost to the VIP started (Pacemaker only)."""
     for i in range(runs):
         home = holder()
         assert home is not None, "no node holds the VIP"
         dc = ops.dc_node(ctx) if pacemaker else None
         # A kill counted as "not the DC" must be known not to be.
         assert dc is not None or not pacemaker, "no node names a DC"
-        offset = 2.2 * result.token_ms / 1000 if result.token_ms else None
-        watch = CpuWatch(ctx, offset, cpu_window) if cpu_window and offset and pacemaker else None
+        # From a little before detection is due (2.2 x token), to be cut at the node lost and the VIP started.
+        offset = 2.2 * result.token_ms / 1000 - 0.2 if result.token_ms else None
+        watch = CpuWatch(ctx, offset) if cpu_watch and offset is not None and pacemaker else None
 
         def kill(node: str = home, w: CpuWatch | None = watch) -> None:
             if w is not None:
                 w.start()
             ctx.lab.containers.kill(node)
 
-        outage, samples, at = ops.measure_outage(ctx, kill)
+        try:
+            outage, samples, at = ops.measure_outage(ctx, kill)
+        finally:
+            if watch is not None:
+                watch.stop()
         result.outages.append(outage.seconds)
         coarse = outage_around(sorted(samples, key=lambda s: s.start)[::5], at)
         if coarse is not None:
@@ -198,18 +233,24 @@ def kill_runs(
         if lost is not None:
             result.detections.append(lost)
             result.killed_dc.append(dc == home)
-            said = f" (node lost after {lost:.2f} s, VIP started after {started} s)"
+            said = f" (node lost after {lost:.2f} s" + (f", VIP started after {started:.2f} s)" if started else ")")
             said += " (it was the DC)" if dc == home else ""
         print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s{said}", flush=True)
-        used = watch.window() if watch is not None else None
-        if used is not None:
-            result.cpu_windows.append(cpu_report(used, dc, survivor))
+        used = watch.between(lost, started) if watch is not None and lost is not None and started else None
+        if used is not None and watch is not None:
+            result.cpu_windows.append(cpu_report(used, dc, survivor, watch.cost))
+        elif watch is not None:
+            print("    CPU: no window (the journal gave no loss or no VIP start inside the snapshots)")
         reboot_dead_nodes(ctx)
         after(home)
 
 
 def reachable(ctx: ops.LabContext, node: str) -> Callable[[], bool]:
     return lambda: ctx.lab.containers.is_running(node) and ctx.on(node, "true", timeout=5)[0]
+
+
+LIVE: list[ops.LabContext] = []
+"""Labs brought up and not yet down: what a stopped benchmark takes down."""
 
 
 def pacemaker_runs(
@@ -221,18 +262,21 @@ def pacemaker_runs(
     keep: bool,
     nodes: int = 2,
     image: str | None = None,
-    cpu_window: float | None = None,
+    cpu_watch: bool = False,
 ) -> tuple[Result, ops.LabContext]:
     result = Result(name)
     stack = ops.lab_stack(work, "bench", nodes=nodes, cluster=cluster, image=image)
     ctx = ops.context(stack, state_dir=work / "lab", log=lambda _: None)
+    LIVE.append(ctx)
     try:
         result.bring_up_s = ops.up(ctx)
         ok, out = ctx.on(ctx.settings.first_node.name, "corosync-cmapctl -g runtime.config.totem.token", timeout=15)
         result.token_ms = int(out.rsplit("=", 1)[1]) if ok and "=" in out else None
         result.steps = dict(ctx.lab.step_seconds)
         settle(ctx)
-        kill_runs(ctx, result, runs, lambda: ops.vip_node(ctx), lambda _: settle(ctx), cpu_window=cpu_window)
+        if cpu_watch and result.token_ms is None:
+            print("  --cpu: corosync's token could not be read, so no CPU windows", flush=True)
+        kill_runs(ctx, result, runs, lambda: ops.vip_node(ctx), lambda _: settle(ctx), cpu_watch=cpu_watch)
         for i in range(switchovers):
             home = ops.vip_node(ctx)
             other = next(n.name for n in ctx.settings.node_list if n.name != home)
@@ -248,12 +292,24 @@ def pacemaker_runs(
             print(f"  {name}: planned switchover {i + 1}/{switchovers}: {seconds:.2f} s", flush=True)
             ctx.on(other, f"pcs node unstandby {home}", timeout=30)
             settle(ctx)
+        if not keep:
+            take_down(ctx)
     except BaseException:
-        ops.down(ctx, run_deletes=False)  # a failed run leaves no lab behind (the caller downs only a kept one)
+        take_down(ctx)  # a failed run leaves no lab behind (the caller downs only a kept one)
         raise
-    if not keep:
-        ops.down(ctx, run_deletes=False)
     return result, ctx
+
+
+def take_down(ctx: ops.LabContext) -> None:
+    if ctx in LIVE:
+        ops.down(ctx, run_deletes=False)
+        LIVE.remove(ctx)
+
+
+def stopped(signum: int, _frame: object) -> None:
+    """SIGTERM: unwind through every `finally`, which takes the labs down; a second one does not cut that short."""
+    signal.signal(signum, signal.SIG_IGN)
+    sys.exit(128 + signum)
 
 
 KEEPALIVED_CONF = """global_defs {{
@@ -372,12 +428,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keepalived-advert", type=float, nargs="*", default=[1.0])
     p.add_argument("--image", choices=ops.IMAGES, default="cloud", help="baked: nodes boot with the packages in")
     p.add_argument(
-        "--cpu", type=float, metavar="SECONDS", help="account for the host's CPU for SECONDS from each detection on"
+        "--cpu", action="store_true", help="each kill: the nodes' CPU from the node logged lost to the VIP started"
     )
     p.add_argument("--plot", type=Path, nargs="+", help="only redraw the timeline from saved failover.json files")
     a = p.parse_args(argv)
-    # A stopped benchmark takes its lab down (SIGTERM would end the process before its `finally`).
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, stopped)  # by default SIGTERM ends the process before its `finally`
     if a.plot:
         loaded = [load_result(r) for f in a.plot for r in json.loads(f.read_text())]
         timeline_png([r for r in loaded if r.outages], OUT / "failover-timeline.png")
@@ -403,8 +458,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"== keepalived advert_int {advert:g} (same nodes, same VIP)", flush=True)
                     results.append(keepalived_runs(last_ctx, a.runs, advert))
         finally:
-            if last_ctx is not None:
-                ops.down(last_ctx, run_deletes=False)
+            for ctx in list(LIVE):  # the kept lab, and any a stop caught between its bring-up and here
+                take_down(ctx)
     baseline = next((r for r in results if r.name.startswith("keepalived, advert_int 1")), None)
     print("\nhard kill of the VIP's node, outage (median, min-max):")
     for r in results:
@@ -426,9 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         if r.outages_every_50ms:
             beyond += f"; probed every 50 ms: {figures(r.outages_every_50ms)}"
         if r.cpu_windows:
-            busy = [w["host_busy"] * 100 for w in r.cpu_windows]
-            spread = f"{statistics.median(busy):.0f}% ({min(busy):.0f}-{max(busy):.0f})"
-            beyond += f"; host CPU busy after detection: {spread}"
+            beyond += "; from lost to VIP started: " + cpu_summary(r.cpu_windows)
         print(f"  {r.name:32} {figures(r.outages)}{ratio}{beyond}")
     print("planned switchover (pcs node standby):")
     for r in results:

@@ -1,85 +1,119 @@
-"""The CPU accounting of the failover bench, no lab: fake cgroup trees and /proc/stat."""
+"""The CPU accounting of the failover bench, no lab: fake cgroup trees, and the kill loop with the lab's calls faked."""
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from bench.cpu import NODE, OTHER, OUTSIDE, Snapshot, groups, host_jiffies, node_groups, snapshot, window
+from bench import failover
+from bench.cpu import NODE, OTHER, Snapshot, bracket, groups, node_groups, snapshot, window
+from lab import operations as ops
+from lab.probe import Outage, Sample
 
 
-def cpu_stat(group: Path, usec: int, waited: int = 0) -> None:
+def cgroup(group: Path, usec: int, waited: int | None = 0) -> None:
+    """A cgroup v2 group's CPU files (`waited` None: a kernel that keeps no pressure figures)."""
     group.mkdir(parents=True, exist_ok=True)
     (group / "cpu.stat").write_text(f"usage_usec {usec}\nuser_usec {usec // 2}\nsystem_usec {usec // 2}\n")
-    some = f"some avg10=1.00 avg60=0.50 avg300=0.10 total={waited}\n"
-    (group / "cpu.pressure").write_text(some + "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
-
-
-def proc_stat(proc: Path, busy: int, idle: int) -> None:
-    proc.mkdir(exist_ok=True)
-    (proc / "stat").write_text(f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 0 0 1 0 0 0 0 0 0\n")
-
-
-def test_host_busy_share_leaves_out_idle_and_iowait() -> None:
-    assert host_jiffies("cpu  60 10 30 800 100 0 0 0 0 0\n") == (100, 1000)
+    if waited is not None:
+        some = f"some avg10=1.00 avg60=0.50 avg300=0.10 total={waited}\n"
+        (group / "cpu.pressure").write_text(some + "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
 
 
 def test_a_node_is_read_in_the_hierarchy_that_counts_cpu(tmp_path: Path) -> None:
     v1, v2 = tmp_path / "systemd/lab/lab1", tmp_path / "unified/lab/lab1"
     v1.mkdir(parents=True)  # the named v1 hierarchy: no cpu.stat
-    cpu_stat(v2, 5)
+    cgroup(v2, 5)
     assert node_groups(["lab1", "lab2"], lambda name: [v1, v2] if name == "lab1" else []) == {"lab1": v2}
 
 
-def test_each_node_and_each_service_on_it_is_watched(tmp_path: Path) -> None:
+def test_the_node_and_the_services_on_the_path_are_watched(tmp_path: Path) -> None:
     node = tmp_path / "lab1"
-    cpu_stat(node, 10)
-    cpu_stat(node / "payload/system.slice/corosync.service", 4)  # systemd-nspawn: the container's tree
-    cpu_stat(node / "system.slice/pacemaker.service", 3)
-    (node / "payload/system.slice/dbus.socket").mkdir()  # not a service
-    assert sorted(groups({"lab1": node, "gone": tmp_path / "gone"})) == [
-        ("lab1", NODE),
-        ("lab1", "corosync"),
-        ("lab1", "pacemaker"),
-    ]
+    cgroup(node, 10)
+    cgroup(node / "payload/system.slice/corosync.service", 4)  # systemd-nspawn: the container's own tree
+    cgroup(node / "system.slice/pacemaker.service", 3)
+    cgroup(node / "payload/system.slice/pcsd.service", 3)  # not on the path
+    assert groups({"lab1": node, "gone": tmp_path / "gone"}) == {
+        ("lab1", NODE): node,
+        ("lab1", "corosync"): node / "payload/system.slice/corosync.service",
+        ("lab1", "pacemaker"): node / "system.slice/pacemaker.service",
+    }
 
 
-def test_a_window_counts_what_each_group_ran_in_it(tmp_path: Path) -> None:
+def test_a_window_counts_what_each_group_ran_and_waited_in_it(tmp_path: Path) -> None:
     nodes = {name: tmp_path / name for name in ("lab1", "lab2")}
     for node in nodes.values():
-        cpu_stat(node, 1_000_000, waited=7_000_000)
-        cpu_stat(node / "payload/system.slice/corosync.service", 500_000, waited=2_000_000)
-    proc_stat(tmp_path / "proc", 100, 900)
+        cgroup(node, 1_000_000, waited=7_000_000)
+        cgroup(node / "payload/system.slice/corosync.service", 500_000, waited=2_000_000)
     watched = groups(nodes)
-    before = snapshot(0.0, watched, tmp_path / "proc")
-    # lab1: corosync 0.3 s, 0.1 s in other units (an agent's forks, gone since: its group still counts them);
-    # lab2 killed meanwhile (its groups gone). The host was busy for 50 of 100 jiffies: 1.0 s of 2 CPUs in 1 s.
-    cpu_stat(nodes["lab1"], 1_400_000, waited=7_250_000)
-    cpu_stat(nodes["lab1"] / "payload/system.slice/corosync.service", 800_000, waited=2_040_000)
-    for f in nodes["lab2"].rglob("cpu.*"):
-        f.unlink()
-    proc_stat(tmp_path / "proc", 150, 950)
-    w = window(before, snapshot(1.0, watched, tmp_path / "proc"), cpus=2)
-    assert w.host_busy == pytest.approx(0.5)
-    assert w.used == {("lab1", NODE): pytest.approx(0.4), ("lab1", "corosync"): pytest.approx(0.3)}
-    assert w.waited == {("lab1", NODE): pytest.approx(0.25), ("lab1", "corosync"): pytest.approx(0.04)}
-    assert [(u, round(s, 6)) for u, s in w.top()] == [("corosync", 0.3), (OTHER, 0.1), (OUTSIDE, 0.6)]
+    before = snapshot(0.0, watched)
+    # lab1: corosync 0.3 s, 0.1 s in other processes (an agent's forks, gone since: its group still counts them);
+    # lab2 killed meanwhile: its group stays, and counts nothing more.
+    cgroup(nodes["lab1"], 1_400_000, waited=7_250_000)
+    cgroup(nodes["lab1"] / "payload/system.slice/corosync.service", 800_000, waited=2_040_000)
+    w = window(before, snapshot(0.5, watched), cpus=2)
+    assert w.used[("lab1", NODE)] == pytest.approx(0.4)
+    assert w.used[("lab1", "corosync")] == pytest.approx(0.3)
+    assert w.used[("lab2", NODE)] == 0
+    assert w.waited[("lab1", NODE)] == pytest.approx(0.25)
+    assert w.waited[("lab1", "corosync")] == pytest.approx(0.04)
+    assert w.nodes_share == pytest.approx(0.4)  # 0.4 CPU seconds of 2 cores x 0.5 s
+    assert [(u, round(s, 6)) for u, s in w.top()] == [("corosync", 0.6), (OTHER, 0.2)]
 
 
-def test_top_adds_a_unit_up_over_every_node() -> None:
-    usage = {("lab1", NODE): 0, ("lab1", "corosync"): 0, ("lab2", NODE): 0, ("lab2", "corosync"): 0}
-    before = Snapshot(0.0, usage, {}, 0, 100)
-    after = Snapshot(
-        0.5,
-        {
-            ("lab1", NODE): 150_000,
-            ("lab1", "corosync"): 100_000,
-            ("lab2", NODE): 200_000,
-            ("lab2", "corosync"): 200_000,
-        },
-        {},
-        35,
-        200,
+def test_without_pressure_figures_nothing_is_said_to_have_waited(tmp_path: Path) -> None:
+    node = tmp_path / "lab1"
+    cgroup(node, 0, waited=None)
+    watched = groups({"lab1": node})
+    before = snapshot(0.0, watched)
+    cgroup(node, 100_000, waited=None)
+    w = window(before, snapshot(1.0, watched), cpus=2)
+    assert w.used == {("lab1", NODE): pytest.approx(0.1)}
+    assert w.waited == {}
+    report = failover.cpu_report(w, dc="lab1", survivor=None, cost=0.001)
+    assert report["waited"] == {"pacemaker on the DC lab1": None}  # unknown, not 0
+    assert "Pacemaker on the DC" not in failover.cpu_summary([report])
+
+
+def test_the_window_is_cut_at_the_snapshots_around_its_ends() -> None:
+    snaps = [Snapshot(t, {}, {}) for t in (0.0, 0.025, 0.05, 0.075, 0.1)]
+    pair = bracket(snaps, 0.03, 0.06)
+    assert pair is not None and (pair[0].at, pair[1].at) == (0.025, 0.075)
+    assert bracket(snaps, 0.03, 0.2) is None  # the VIP started after the last snapshot
+    assert bracket(snaps, -0.1, 0.05) is None  # lost before the first
+
+
+def test_the_summary_gives_medians_and_ranges_over_the_kills() -> None:
+    windows = [
+        {"nodes_share": share, "waited": {"pacemaker on the DC lab2": dc, "pacemaker on the VIP's new node lab1": new}}
+        for share, dc, new in ((0.6, 0.040, 0.060), (0.7, 0.020, 0.090), (0.5, 0.050, 0.070))
+    ]
+    assert failover.cpu_summary(windows) == (
+        "the nodes used 60% (50-70) of the cores, Pacemaker on the DC waited 40 ms (20-50) for a CPU, "
+        "Pacemaker on the VIP's new node waited 70 ms (60-90) for a CPU"
     )
-    top = window(before, after, cpus=2).top()
-    # 35% of 2 CPUs for 0.5 s = 0.35 s, the nodes 0.35 s: nothing outside them.
-    assert [(u, round(s, 6)) for u, s in top] == [("corosync", 0.6), (OTHER, 0.1), (OUTSIDE, 0.0)]
+
+
+def test_keepalived_kills_ask_pacemaker_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With Pacemaker stopped there is no DC and no cluster journal: a keepalived kill must not ask for them."""
+    killed: list[str] = []
+    ctx: Any = SimpleNamespace(lab=SimpleNamespace(containers=SimpleNamespace(kill=killed.append)))
+
+    def measure_outage(_ctx: object, act: Any) -> tuple[Outage, list[Sample], float]:
+        act()
+        return Outage(10.0, 12.5), [Sample(9.9, 10.0, True), Sample(12.4, 12.5, True)], 10.0
+
+    def no_pacemaker(*_: object) -> None:
+        raise AssertionError("asked Pacemaker")
+
+    monkeypatch.setattr(ops, "measure_outage", measure_outage)
+    monkeypatch.setattr(ops, "dc_node", no_pacemaker)
+    monkeypatch.setattr(ops, "vip_node", lambda _ctx: "lab2")
+    monkeypatch.setattr(failover, "journal", no_pacemaker)
+    monkeypatch.setattr(failover, "reboot_dead_nodes", lambda _ctx: None)
+    result = failover.Result("keepalived")
+    failover.kill_runs(ctx, result, 2, lambda: "lab1", lambda _node: None, pacemaker=False, cpu_watch=True)
+    assert killed == ["lab1", "lab1"]
+    assert result.outages == [2.5, 2.5]
+    assert result.detections == [] and result.killed_dc == [] and result.cpu_windows == []

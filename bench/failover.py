@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -112,17 +112,15 @@ def vip_left(ctx: ops.LabContext, node: str) -> Callable[[], bool]:
 
 
 class CpuWatch:
-    """Snapshots of the nodes' CPU every `every` seconds, from `offset` seconds after `start()` until `stop()` (or
-    `offset + limit`), taken by a thread; the groups to read are listed before, while every node runs."""
+    """Snapshots of the nodes' CPU every `every` seconds, from `offset` seconds after `start()` until `stop()` or
+    `limit` seconds more, taken by a thread; the groups are opened before, while every node runs."""
 
-    def __init__(self, ctx: ops.LabContext, offset: float, every: float = 0.025, limit: float = 5.0) -> None:
+    def __init__(self, ctx: ops.LabContext, offset: float, every: float = 0.025, limit: float = 1.2) -> None:
         self.offset, self.every, self.limit = offset, every, limit
         names = [n.name for n in ctx.settings.node_list]
-        self.watched = cpu.groups(cpu.node_groups(names, ctx.lab.containers.groups))
+        self.reader = cpu.Reader(cpu.groups(cpu.node_groups(names, ctx.lab.containers.groups)))
         self.snaps: list[cpu.Snapshot] = []
         self.t0 = 0.0
-        self.cost = 0.0
-        """CPU seconds the snapshots took (the thread's own)"""
         self.done = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -134,8 +132,8 @@ class CpuWatch:
             while not self.done.is_set() and due <= self.t0 + self.offset + self.limit:
                 self.done.wait(max(0.0, due - time.monotonic()))
                 spent = time.thread_time()
-                self.snaps.append(cpu.snapshot(time.monotonic(), self.watched))
-                self.cost += time.thread_time() - spent
+                snap = self.reader.snapshot(time.monotonic())
+                self.snaps.append(replace(snap, cost=time.thread_time() - spent))
                 due += self.every
 
         self.thread = threading.Thread(target=run, daemon=True)
@@ -145,14 +143,19 @@ class CpuWatch:
         self.done.set()
         if self.thread is not None:
             self.thread.join()
+        self.reader.close()
 
     def between(self, start: float, end: float) -> cpu.Window | None:
         """The window from `start` to `end` seconds after `start()`, cut at the snapshots around them."""
-        pair = cpu.bracket(self.snaps, self.t0 + start, self.t0 + end) if self.watched else None
-        return cpu.window(*pair, cpus=os.cpu_count() or 1) if pair else None
+        pair = cpu.bracket(self.snaps, self.t0 + start, self.t0 + end)
+        if pair is None:
+            return None
+        before, after = pair
+        cost = sum(s.cost for s in self.snaps if before.at < s.at <= after.at)
+        return cpu.window(before, after, cpus=os.cpu_count() or 1, cost=cost)
 
 
-def cpu_report(used: cpu.Window, dc: str | None, survivor: str | None, cost: float) -> dict[str, Any]:
+def cpu_report(used: cpu.Window, dc: str | None, survivor: str | None) -> dict[str, Any]:
     """Print and return one kill's CPU from the node logged lost to the VIP started: the nodes' share of the cores,
     the watched services, and how long some Pacemaker process on the DC and on the VIP's new node waited for a CPU."""
     top = used.top()
@@ -165,14 +168,14 @@ def cpu_report(used: cpu.Window, dc: str | None, survivor: str | None, cost: flo
     waits = ", ".join(f"{k} " + ("n/a (no pressure figures)" if v is None else f"{v:.3f} s") for k, v in waited.items())
     print(
         f"    CPU over {used.seconds:.2f} s from lost to VIP started: the nodes used {used.nodes_share:.0%} of "
-        f"{used.cpus} cores; CPUs: {busiest}; waited for a CPU: {waits} (the accounting: {cost * 1000:.0f} ms CPU)"
+        f"{used.cpus} cores; CPUs: {busiest}; waited for a CPU: {waits} (the accounting: {used.cost * 1000:.1f} ms CPU)"
     )
     return {
         "seconds": round(used.seconds, 3),
         "nodes_share": round(used.nodes_share, 3),
         "top": [(c, round(s, 3)) for c, s in top],
         "waited": waited,
-        "accounting_cpu_s": round(cost, 4),
+        "accounting_cpu_s": round(used.cost, 4),
     }
 
 
@@ -238,7 +241,7 @@ def kill_runs(
         print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s{said}", flush=True)
         used = watch.between(lost, started) if watch is not None and lost is not None and started else None
         if used is not None and watch is not None:
-            result.cpu_windows.append(cpu_report(used, dc, survivor, watch.cost))
+            result.cpu_windows.append(cpu_report(used, dc, survivor))
         elif watch is not None:
             print("    CPU: no window (the journal gave no loss or no VIP start inside the snapshots)")
         reboot_dead_nodes(ctx)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from bench import failover
-from bench.cpu import NODE, OTHER, Snapshot, bracket, groups, node_groups, snapshot, window
+from bench.cpu import NODE, OTHER, Reader, Snapshot, bracket, groups, node_groups, snapshot, window
 from lab import operations as ops
 from lab.probe import Outage, Sample
 
@@ -71,7 +71,7 @@ def test_without_pressure_figures_nothing_is_said_to_have_waited(tmp_path: Path)
     w = window(before, snapshot(1.0, watched), cpus=2)
     assert w.used == {("lab1", NODE): pytest.approx(0.1)}
     assert w.waited == {}
-    report = failover.cpu_report(w, dc="lab1", survivor=None, cost=0.001)
+    report = failover.cpu_report(w, dc="lab1", survivor=None)
     assert report["waited"] == {"pacemaker on the DC lab1": None}  # unknown, not 0
     assert "Pacemaker on the DC" not in failover.cpu_summary([report])
 
@@ -117,3 +117,18 @@ def test_keepalived_kills_ask_pacemaker_nothing(monkeypatch: pytest.MonkeyPatch)
     assert killed == ["lab1", "lab1"]
     assert result.outages == [2.5, 2.5]
     assert result.detections == [] and result.killed_dc == [] and result.cpu_windows == []
+
+
+def test_one_reader_sees_each_new_figure_through_the_descriptors_it_opened(tmp_path: Path) -> None:
+    node = tmp_path / "lab1"
+    cgroup(node, 1_000, waited=10)
+    reader = Reader(groups({"lab1": node}))
+    try:
+        first = reader.snapshot(0.0)
+        cgroup(node, 5_000, waited=30)  # the same files, new figures (cgroupfs regenerates them on each read)
+        second = reader.snapshot(0.1)
+    finally:
+        reader.close()
+    assert (first.usage, first.waits) == ({("lab1", NODE): 1_000}, {("lab1", NODE): 10})
+    assert (second.usage, second.waits) == ({("lab1", NODE): 5_000}, {("lab1", NODE): 30})
+    assert reader.fds == {}

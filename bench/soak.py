@@ -1,9 +1,10 @@
 """Idle soak: does a profile keep quorum and the VIP where it is, with no spurious failover, for N minutes?
 
-    sudo .venv/bin/python -m bench.soak [--minutes 10] [--token-ms 500] [--placement everywhere]
+    sudo .venv/bin/python -m bench.soak [--minutes 10] [--token-ms 500] [--placement everywhere] [--nodes 2]
+        [--image cloud|baked]
 
-Brings up a 2-node lab with the given totem token and placement, then, every 5 s for the whole soak: both nodes
-online with quorum, the VIP on the same node, the stats page answering on the VIP. Counts corosync membership
+Brings up a lab of `--nodes` nodes with the given totem token and placement, then, every 5 s for the whole soak:
+every node online with quorum, the VIP on the same node, the stats page answering on the VIP. Counts corosync membership
 changes and Pacemaker transitions that moved the VIP. Prints what it saw.
 """
 
@@ -23,10 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=10)
     p.add_argument("--token-ms", type=int, default=500)
     p.add_argument("--placement", default="everywhere", choices=["with-vip", "everywhere"])
+    p.add_argument("--nodes", type=int, default=2)
+    p.add_argument("--image", choices=ops.IMAGES, default="cloud", help="baked: nodes boot with the packages in")
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ha-lb-soak-") as tmp:
         cluster = {"tokenMs": a.token_ms, "placement": a.placement}
-        stack = ops.lab_stack(Path(tmp), "soak", cluster=cluster)
+        stack = ops.lab_stack(Path(tmp), "soak", nodes=a.nodes, cluster=cluster, image=a.image)
         ctx = ops.context(stack, state_dir=Path(tmp) / "lab", log=lambda _: None)
         try:
             ops.up(ctx)
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             changes = sum(after[n] - memberships[n] for n in names)
         finally:
             ops.down(ctx, run_deletes=False)
-    print(f"soak {a.minutes:g} min, token {a.token_ms} ms, {a.placement}: {checks} checks; "
+    print(f"soak {a.minutes:g} min, {a.nodes} nodes, token {a.token_ms} ms, {a.placement}: {checks} checks; "
           f"VIP moved in {moved}, a node offline in {offline}, stats page unanswered in {unserved}; "
           f"corosync membership changes during the soak: {changes}")  # fmt: skip
     return 0 if moved == offline == unserved == changes == 0 else 1

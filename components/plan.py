@@ -465,12 +465,19 @@ def _read_one_secret() -> str:
 
 
 def _password_script() -> str:
-    # printf is a bash builtin: the password goes from stdin to chpasswd without touching any argv.
-    return _read_one_secret() + "printf 'hacluster:%s\\n' \"$secret\" | chpasswd\n"
+    # A here-string: the password goes from stdin to chpasswd without touching any argv (see _SECRET_IN).
+    return _read_one_secret() + 'chpasswd <<<"hacluster:$secret"\n'
+
+
+_SECRET_IN = '<<<"$secret"'
+"""The secret on a command's stdin. Not `printf ... | cmd`: a command that exits before reading (pcs failing early)
+kills the printf of a pipe with SIGPIPE, and under pipefail the step fails with 141 instead of the command's status.
+bash 5.1 and later (Debian 12 has 5.2) write a here-string this small into a pipe before the command starts, never
+to disk."""
 
 
 def _host_auth_script(members: list[tuple[str, str]]) -> str:
-    return _read_one_secret() + f"printf '%s\\n' \"$secret\" | {q(pcs.host_auth(members))}\n"
+    return _read_one_secret() + f"{q(pcs.host_auth(members))} {_SECRET_IN}\n"
 
 
 def _install_dropin(path: str, lines: Sequence[str]) -> str:
@@ -672,7 +679,7 @@ def _member_script(node: str, addr: str, stack: Sequence[str], arbiter: str | No
         + f"  trap {shlex.quote(f'listed {n} || drop_mark {n}')} EXIT\n"
         + "".join(f"  {line}\n" for line in _lock_prelude().splitlines())
         # With a quorum device, pcs signs the new node's qdevice certificate through the arbiter's pcsd.
-        + f"  printf '%s\\n' \"$secret\" | {q(pcs.host_auth(auth))}\n"
+        + f"  {q(pcs.host_auth(auth))} {_SECRET_IN}\n"
         f"  {q(pcs.cluster_node_add(node, addr, CLUSTER_START_WAIT_S))}\n"
         "  exec 9>&-\n"
         "fi\n"
@@ -905,7 +912,7 @@ def _quorum_device_script(s: Settings, node: str, stack: Sequence[str]) -> str:
         + 'if [ -n "$same" ]; then\n'
         + f"  {q(pcs.quorum_device_update_timeout(timeout))}\n"
         + "else\n"
-        + f"  printf '%s\\n' \"$secret\" | {q(pcs.host_auth([(addr, addr)]))}\n"
+        + f"  {q(pcs.host_auth([(addr, addr)]))} {_SECRET_IN}\n"
         + "  # Another device (set by hand, or an older definition): replaced by the stack's.\n"
         + f'  if [ -n "$have_host" ]; then {q(pcs.quorum_device_remove())}; fi\n'
         + f"  {q(pcs.quorum_device_add(addr, alg, timeout, heuristic))}\n"

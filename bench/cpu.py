@@ -95,10 +95,6 @@ def usage_usec(group: Path) -> int | None:
     return field_of(_read(group / "cpu.stat"), "usage_usec", "usage_usec")
 
 
-def wait_usec(group: Path) -> int | None:
-    return field_of(_read(group / "cpu.pressure"), "some", "total")
-
-
 def groups(nodes: Mapping[str, Path], units: Iterable[str] = WATCHED) -> dict[Label, Path]:
     """Each node's cgroup v2 group, and the groups of `units` on it (`system.slice/<unit>.service`, under `payload/`
     where systemd-nspawn keeps the container's own tree)."""

@@ -67,15 +67,21 @@ def host_deauth(names: Sequence[str]) -> list[str]:
 
 
 def cluster_setup(
-    name: str, nodes: Sequence[tuple[str, str]], token_ms: int, corosync_conf: str | None = None
+    name: str,
+    nodes: Sequence[tuple[str, str]],
+    token_ms: int,
+    knet_ping: tuple[int, int],
+    corosync_conf: str | None = None,
 ) -> list[str]:
-    """`pcs cluster setup NAME n1 addr=A ... transport knet totem token=MS token_coefficient=0`; knet keeps pcs's
-    default crypto. token_coefficient 0 keeps the token as given at every cluster size. `corosync_conf`: only write
-    that file."""
+    """`pcs cluster setup NAME n1 addr=A ... transport knet link linknumber=0 ping_interval=MS ping_timeout=MS
+    totem token=MS token_coefficient=0`; knet keeps pcs's default crypto. token_coefficient 0 keeps the token as
+    given at every cluster size; `knet_ping` is link 0's (interval, timeout). `corosync_conf`: only write that file."""
     argv = [PCS, "cluster", "setup", name]
     for node, addr in nodes:
         argv += [node, f"addr={addr}"]
-    argv += ["transport", "knet", "totem", f"token={token_ms}", "token_coefficient=0"]
+    interval, timeout = knet_ping
+    argv += ["transport", "knet", "link", "linknumber=0", f"ping_interval={interval}", f"ping_timeout={timeout}"]
+    argv += ["totem", f"token={token_ms}", "token_coefficient=0"]
     if corosync_conf is not None:
         argv += ["--corosync_conf", corosync_conf]
     return argv

@@ -543,7 +543,7 @@ def _cluster_setup_script(s: Settings, members: list[tuple[str, str]]) -> str:
         f'run \\"pcs cluster destroy\\" there first" >&2; exit 1\n'
         "  fi\n"
         "else\n"
-        f"  {q(pcs.cluster_setup(name, members, s.token_ms))}\n"
+        f"  {q(pcs.cluster_setup(name, members, s.token_ms, knet_ping_ms(s.token_ms)))}\n"
         "fi\n"
     )
 
@@ -804,26 +804,79 @@ def _cib_seed_delete() -> str:
     return f"if [ -e {CIB_XML} ] && [ ! -e {CIB_XML}.sig ]; then rm -f {CIB_XML}; fi\n"
 
 
+def knet_ping_ms(token_ms: int) -> tuple[int, int]:
+    """knet's ping (interval, timeout) on link 0. Corosync's default timeout is token / 2: 200 ms at a 400 ms token,
+    where a host busy for a moment marks links down, and each drop re-forms the ring (536 new memberships in 6 idle
+    minutes at 5 nodes; none with 1000 ms). With one link the token alone declares a node dead, so a longer link
+    timeout delays nothing; the interval is a quarter of it, as corosync's default."""
+    timeout = max(1000, token_ms // 2)
+    return timeout // 4, timeout
+
+
+# Link options have no pcs command for a running cluster (`pcs cluster link update` wants it stopped), though
+# corosync takes them on a reload: edit this node's corosync.conf with pcs's own parser, the way that command does,
+# and let the totem update that follows send the file to every node and reload it there.
+_KNET_LINK_EDIT = """\
+import sys
+from pcs.lib.file.instance import FileInstance
+path, interval, timeout = sys.argv[1:4]
+conf = FileInstance.for_corosync_conf()
+with open(path, "rb") as f:
+    facade = conf.raw_to_facade(f.read())
+facade.update_link("0", {}, {"ping_interval": interval, "ping_timeout": timeout})
+sys.stdout.buffer.write(conf.facade_to_raw(facade))
+"""
+
+
+def knet_link_edit(ping: tuple[int, int] | None) -> str:
+    """Set link 0's knet ping options in this node's corosync.conf (None: back to corosync's defaults)."""
+    interval, timeout = (str(v) for v in ping) if ping else ("", "")
+    return (
+        f"/usr/bin/python3 - {COROSYNC_CONF} {shlex.quote(interval)} {shlex.quote(timeout)} "
+        f"> {COROSYNC_CONF}.ha-lb <<'PY'\n{_KNET_LINK_EDIT}PY\n"
+        f"chmod 0644 {COROSYNC_CONF}.ha-lb && mv -f {COROSYNC_CONF}.ha-lb {COROSYNC_CONF}\n"
+    )
+
+
 def _totem_script(node: str, token_ms: int, stack: Sequence[str]) -> str:
-    """token_coefficient 0: the token is what the profile says at any size (corosync adds 650 ms per node past two).
+    """token_coefficient 0: the token is what the profile says at any size (corosync adds 650 ms per node past two);
+    knet's ping on link 0 as `knet_ping_ms` says. Both are checked as corosync runs them: a new cluster's setup
+    wrote them, and this changes nothing there.
 
     pcs rewrites corosync.conf whole on every node, as a join or a leave does from another node, where this node's
     lock does not reach: it takes the mark as they do (waiting for a node out of the cluster to be back), then the
     lock, and drops the mark once corosync runs with the new file."""
     # A mark of its own kind: the node's name is its leave's (or join's) mark, which this must wait for, not take.
     mark = f"totem@{node}"
+    interval, timeout = knet_ping_ms(token_ms)
     return (
-        "have=$(corosync-cmapctl -g totem.token 2>/dev/null | sed 's/.*= //') || have=\n"
-        "coef=$(corosync-cmapctl -g totem.token_coefficient 2>/dev/null | sed 's/.*= //') || coef=\n"
-        f'if [ "$have" = {token_ms} ] && [ "$coef" = 0 ]; then exit 0; fi\n'
+        "running() { corosync-cmapctl -g \"$1\" 2>/dev/null | sed 's/.*= //'; }\n"
+        "have=$(running totem.token) || have=\n"
+        "coef=$(running totem.token_coefficient) || coef=\n"
+        "ping_interval=$(running runtime.config.totem.interface.0.knet_ping_interval) || ping_interval=\n"
+        "ping_timeout=$(running runtime.config.totem.interface.0.knet_ping_timeout) || ping_timeout=\n"
+        f'if [ "$have" = {token_ms} ] && [ "$coef" = 0 ] &&\n'
+        f'  [ "$ping_interval" = {interval} ] && [ "$ping_timeout" = {timeout} ]; then exit 0; fi\n'
         + _membership_functions()
         + "ready() { :; }\n"
         + _stale_function(stack)
-        + _wait_for_the_mark(mark, "the totem token cannot change")
+        + _wait_for_the_mark(mark, "the totem timing cannot change")
         + f"trap {shlex.quote(f'drop_mark {mark}')} EXIT  # whatever happens next, even a lock never had\n"
         + _lock_prelude()
+        + knet_link_edit((interval, timeout))
+        # Sends this node's corosync.conf, the link edit in it, to every node and reloads corosync there.
         + f"{q(pcs.totem_update(token_ms))}\n"
         + f"{q(pcs.corosync_reload())}\n"
+    )
+
+
+def _totem_delete() -> str:
+    return (
+        _lock_prelude()
+        + f"if [ -f {COROSYNC_CONF} ]; then\n"
+        + knet_link_edit(None)
+        + f"{q(pcs.totem_update(None))}\n{q(pcs.corosync_reload())}\n"
+        + "fi\n"
     )
 
 
@@ -1185,8 +1238,7 @@ def _membership_steps(s: Settings) -> list[Step]:
             first,
             StepKind.MEMBERSHIP,
             _totem_script(first, s.token_ms, names),
-            _lock_prelude()
-            + f"if [ -f {COROSYNC_CONF} ]; then {q(pcs.totem_update(None))}; {q(pcs.corosync_reload())}; fi\n",
+            _totem_delete(),
             depends_on=("cluster-start",),
             replace_on=(ident,),
             on_running_cluster=True,

@@ -7,6 +7,7 @@ directory and network namespace, and is taken down (containers, mounts, APT serv
 """
 
 import itertools
+import re
 import shlex
 import subprocess
 import threading
@@ -143,6 +144,7 @@ def test_up_serve_fail_over_and_up_again(lab: ops.LabContext, tmp_path: Path) ->
 
     if len(names) == 2:
         scale_up_and_down(lab, tmp_path)
+        timing_changes_on_the_running_cluster(lab, tmp_path)
         drift_is_caught(lab)
     replaced_vms_leave_and_rejoin_one_at_a_time(lab, tmp_path)
 
@@ -178,6 +180,33 @@ def scale_up_and_down(lab: ops.LabContext, tmp_path: Path) -> None:
     assert ops.resource_nodes(lab)["vip"] == {home}
     assert "2Node" in quorum_flags(lab, home)
     assert ops.http_status(lab.lab.netns, stats, ops.stats_auth(lab)) == 200
+
+
+def corosync_timing(lab: ops.LabContext, node: str) -> tuple[str, ...]:
+    keys = ("totem.token", "totem.interface.0.knet_ping_interval", "totem.interface.0.knet_ping_timeout")
+    ok, out = lab.on(node, "corosync-cmapctl -m runtime", timeout=15)
+    assert ok, out
+    values = dict(re.findall(r"^runtime\.config\.(\S+) \(\w+\) = (\S+)$", out, re.M))
+    return tuple(values.get(k, "") for k in keys)
+
+
+def timing_changes_on_the_running_cluster(lab: ops.LabContext, tmp_path: Path) -> None:
+    """A new token on a running cluster reaches corosync on every node with the knet ping it goes with (pcs has no
+    command for link options on a running cluster: the totem step edits corosync.conf), without a restart: the VIP
+    stays put; and back."""
+    names = sorted(n.name for n in lab.settings.node_list)
+    (home,) = ops.resource_nodes(lab)["vip"]
+    assert {corosync_timing(lab, n) for n in names} == {("1000", "250", "1000")}
+    slower = ops.context(
+        ops.lab_stack(tmp_path, "lab2slow", cluster={"placement": lab.settings.placement, "tokenMs": 3000}),
+        state_dir=lab.lab.state_dir,
+        log=print,
+    )
+    ops.up(slower)
+    assert {corosync_timing(lab, n) for n in names} == {("3000", "375", "1500")}
+    ops.up(lab)
+    assert {corosync_timing(lab, n) for n in names} == {("1000", "250", "1000")}
+    assert ops.resource_nodes(lab)["vip"] == {home} and ops.node_states(lab) == dict.fromkeys(names, True)
 
 
 def drift_is_caught(lab: ops.LabContext) -> None:

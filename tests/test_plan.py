@@ -22,6 +22,7 @@ from components.plan import (
     _lock_prelude,
     build_plan,
     cib_expectations,
+    knet_ping_ms,
     remote_command,
     render_script,
 )
@@ -265,8 +266,8 @@ def test_fresh_cib_is_seeded_with_dc_deadtime_only_where_pacemaker_never_ran() -
 def test_cluster_setup_uses_knet_token_and_addresses() -> None:
     create = plan_for(token_ms=1000).get("cluster-setup").create
     assert (
-        "pcs cluster setup ha-lb lb1 addr=10.0.0.11 lb2 addr=10.0.0.12 transport knet totem token=1000 "
-        "token_coefficient=0" in create
+        "pcs cluster setup ha-lb lb1 addr=10.0.0.11 lb2 addr=10.0.0.12 transport knet link linknumber=0 "
+        "ping_interval=250 ping_timeout=1000 totem token=1000 token_coefficient=0" in create
     )
     assert "--name" not in create and "pcs cluster auth" not in create
 
@@ -478,7 +479,7 @@ def test_the_totem_change_waits_its_turn_and_holds_the_mark_while_pcs_rewrites_c
     (fake / "corosync-cmapctl").chmod(0o755)
     done = run_in_cluster(fake, render_script(step, creating=True), wait_s=1)
     assert done.returncode != 0 and calls(fake) == []
-    assert "the totem token cannot change: lb2 is out of the cluster or joining it" in done.stderr
+    assert "the totem timing cannot change: lb2 is out of the cluster or joining it" in done.stderr
     # Its own node's mark is its node's leave (or join), never its own: it waits for that too.
     (fake / "mark").write_text("lb1\n")
     done = run_in_cluster(fake, render_script(step, creating=True), wait_s=1)
@@ -490,11 +491,63 @@ def test_the_totem_change_waits_its_turn_and_holds_the_mark_while_pcs_rewrites_c
     assert done.returncode == 0, done.stderr
     assert [c.rsplit(" ", 1)[1] for c in calls(fake)] == ["[totem@lb1]"] * 2, "both calls under the mark"
     assert calls(fake)[0].startswith("cluster config update totem token=") and not (fake / "mark").exists()
+    # pcs sent this node's corosync.conf, knet's ping already set in it.
+    assert "knet_ping_interval: 250" in (fake / "corosync.conf").read_text()
     # A failing pcs call (a node that does not answer) leaves no mark behind.
     (fake / "calls").unlink()
     (fake / "fail").write_text("cluster config update")
     done = run_in_cluster(fake, render_script(step, creating=True))
     assert done.returncode != 0 and len(calls(fake)) == 1 and not (fake / "mark").exists()
+
+
+def test_knet_ping_timeout_is_never_below_a_second_and_follows_a_long_token() -> None:
+    # Corosync's own default is token / 2: 200 ms at the fast profile's 400, where links flap on a busy host.
+    assert knet_ping_ms(400) == (250, 1000)
+    assert knet_ping_ms(1000) == (250, 1000)
+    assert knet_ping_ms(10000) == (1250, 5000)
+
+
+def _cmap(fake: Path, values: dict[str, str]) -> None:
+    lines = "".join(f'  {k}) echo "{k} (u32) = {v}" ;;\n' for k, v in values.items())
+    (fake / "corosync-cmapctl").write_text(f'#!/bin/bash\ncase "$2" in\n{lines}  *) exit 1 ;;\nesac\n')
+    (fake / "corosync-cmapctl").chmod(0o755)
+
+
+def test_the_totem_step_changes_nothing_while_corosync_runs_its_timing(tmp_path: Path) -> None:
+    step = plan_for(nodes=3, token_ms=400).get("cluster-totem")
+    fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE})
+    running = {
+        "totem.token": "400",
+        "totem.token_coefficient": "0",
+        "runtime.config.totem.interface.0.knet_ping_interval": "250",
+        "runtime.config.totem.interface.0.knet_ping_timeout": "1000",
+    }
+    _cmap(fake, running)
+    before = (fake / "corosync.conf").read_text()
+    assert run_in_cluster(fake, render_script(step, creating=True)).returncode == 0
+    assert calls(fake) == [] and (fake / "corosync.conf").read_text() == before
+    # A cluster made before knet's ping was set runs corosync's default (token / 2): changed, token untouched.
+    _cmap(fake, running | {"runtime.config.totem.interface.0.knet_ping_timeout": "200"})
+    done = run_in_cluster(fake, render_script(step, creating=True))
+    assert done.returncode == 0, done.stderr
+    assert calls(fake) == ["cluster config update totem token=400 token_coefficient=0", "cluster reload corosync"]
+    conf = (fake / "corosync.conf").read_text()
+    assert "knet_ping_interval: 250" in conf and "knet_ping_timeout: 1000" in conf and "name: lb3" in conf
+
+
+def test_the_totem_delete_gives_corosync_its_defaults_back(tmp_path: Path) -> None:
+    step = plan_for(nodes=3, token_ms=400).get("cluster-totem")
+    fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE})
+    _cmap(fake, {})
+    assert run_in_cluster(fake, render_script(step, creating=True)).returncode == 0
+    assert "knet_ping_timeout" in (fake / "corosync.conf").read_text()
+    (fake / "calls").unlink()
+    assert step.delete is not None
+    done = run_in_cluster(fake, render_script(step, step.delete))
+    assert done.returncode == 0, done.stderr
+    assert calls(fake) == ["cluster config update totem token= token_coefficient=", "cluster reload corosync"]
+    conf = (fake / "corosync.conf").read_text()
+    assert "knet_ping" not in conf and "interface" not in conf and "name: lb2" in conf
 
 
 def test_a_totem_mark_is_stale_only_when_its_node_is(tmp_path: Path) -> None:

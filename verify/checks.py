@@ -22,6 +22,8 @@ from components.plan import (
     StepKind,
     build_plan,
     cib_expectations,
+    knet_link_edit,
+    knet_ping_ms,
     qdevice_heuristic_for,
     qdevice_timeout_ms,
     render_script,
@@ -376,6 +378,10 @@ def check_corosync(report: Report, s: Settings, plan: Plan, runner: Runner, work
         problems.append(f"token {totem.get('token')}")
     if totem.get("token_coefficient") != "0":  # else corosync adds 650 ms per node past two
         problems.append(f"token_coefficient {totem.get('token_coefficient')}")
+    interval, timeout = knet_ping_ms(s.token_ms)
+    link = data.get("links_options", {}).get("0", {})
+    if (link.get("ping_interval"), link.get("ping_timeout")) != (str(interval), str(timeout)):
+        problems.append(f"link 0 {link}")
     crypto = data.get("crypto_options", {})
     if not crypto.get("cipher") or crypto.get("cipher") == "none" or not crypto.get("hash"):
         problems.append(f"crypto {crypto}")
@@ -385,17 +391,44 @@ def check_corosync(report: Report, s: Settings, plan: Plan, runner: Runner, work
         problems.append(f"two_node {'set' if two_node else 'missing'} with {len(expected_nodes)} nodes")
     report.add(
         "corosync",
-        "knet, token, crypto, node addresses, two_node only for 2 nodes",
+        "knet, token, knet's ping, crypto, node addresses, two_node only for 2 nodes",
         not problems,
         "; ".join(problems)
-        or f"token {s.token_ms} at every size, {crypto.get('cipher')}/{crypto.get('hash')}, {len(got_nodes)} nodes",
+        or f"token {s.token_ms} at every size, knet ping {interval}/{timeout} ms, "
+        f"{crypto.get('cipher')}/{crypto.get('hash')}, {len(got_nodes)} nodes",
     )
     key = work / "authkey"
     runner(["corosync-keygen", "-l", "-k", str(key)])
     checked = corosync_test(s, text, key, work / "corosync-test.conf", runner)
     report.add("corosync", "corosync -t accepts it", checked.ok, checked.tail(3))
+    check_link_edit(report, s, conf, data, runner, work, key)
     if s.arbiter is not None:
         check_quorum_device(report, s, text, runner, work, key)
+
+
+def check_link_edit(
+    report: Report, s: Settings, conf: Path, setup: object, runner: Runner, work: Path, key: Path
+) -> None:
+    """The totem step's knet edit, which a cluster made before it was set gets on a running cluster: the delete's
+    edit takes the setup's ping options out, the create's puts them back, through pcs's own parser, and the result
+    is the setup's configuration again."""
+    edited = work / "corosync-link-edit.conf"
+    edited.write_text(conf.read_text())
+
+    def edit(ping: tuple[int, int] | None) -> dict[str, object]:
+        done = runner(["bash", "-c", knet_link_edit(ping).replace(COROSYNC_CONF, str(edited))])
+        shown = runner(["pcs", "cluster", "config", "--corosync_conf", str(edited), "--output-format=json"])
+        return json.loads(shown.stdout) if done.ok and shown.ok else {}
+
+    cleared = edit(None)
+    restored = edit(knet_ping_ms(s.token_ms))
+    checked = corosync_test(s, edited.read_text(), key, work / "corosync-link-edit-test.conf", runner)
+    report.add(
+        "corosync",
+        "the totem step's knet edit: out and back in, the setup's configuration; corosync -t accepts it",
+        cleared.get("links_options") == {} and restored == setup and checked.ok,
+        f"without: {cleared.get('links_options')}; with: {restored.get('links_options')}; {checked.tail(2)}",
+    )
 
 
 def check_quorum_device(report: Report, s: Settings, conf: str, runner: Runner, work: Path, key: Path) -> None:

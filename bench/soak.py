@@ -43,8 +43,10 @@ def journal_counts(ctx: ops.LabContext, names: set[str]) -> dict[str, int]:
 
 
 def knet_ping(ctx: ops.LabContext, node: str) -> str:
-    ok, out = ctx.on(node, "corosync-cmapctl -m runtime", 30)
-    values = dict(line.split(" = ", 1) for line in out.splitlines() if " = " in line) if ok else {}
+    ok, out = ctx.on(node, "corosync-cmapctl runtime.config.totem.interface.0.", 30)  # the keys under the prefix
+    if not ok:
+        raise RuntimeError(f"{node}: corosync-cmapctl: {out}")
+    values = dict(line.split(" = ", 1) for line in out.splitlines() if " = " in line)
     got = [values.get(f"{k} (u32)", "?") for k in KNET_KEYS]
     return f"knet ping interval {got[0]} ms, timeout {got[1]} ms"
 

@@ -807,15 +807,17 @@ def _cib_seed_delete() -> str:
 def knet_ping_ms(token_ms: int) -> tuple[int, int]:
     """knet's ping (interval, timeout) on link 0. Corosync's default timeout is token / 2: 200 ms at a 400 ms token,
     where a host busy for a moment marks links down, and each drop re-forms the ring (536 new memberships in 6 idle
-    minutes at 5 nodes; none with 1000 ms). With one link the token alone declares a node dead, so a longer link
-    timeout delays nothing; the interval is a quarter of it, as corosync's default."""
+    minutes at 5 nodes; none in 2 minutes with 1000 ms). With one link the token alone declares a node dead (knet's
+    link-down only logs), so a longer link timeout does not slow detection; a link back takes 3 pongs to count
+    again, 0.75 s at a 250 ms interval. The interval is the stack's choice, a quarter of the timeout (corosync's is
+    half): a link survives 3 lost pongs."""
     timeout = max(1000, token_ms // 2)
     return timeout // 4, timeout
 
 
-# Link options have no pcs command for a running cluster (`pcs cluster link update` wants it stopped), though
-# corosync takes them on a reload: edit this node's corosync.conf with pcs's own parser, the way that command does,
-# and let the totem update that follows send the file to every node and reload it there.
+# Link options have no pcs command for a running cluster (`pcs cluster link update` wants it stopped, and has no
+# --corosync_conf), though corosync takes them on a reload: edit this node's corosync.conf with pcs's own parser,
+# the way that command does, and let the totem update that follows send the file to every node and reload it there.
 _KNET_LINK_EDIT = """\
 import sys
 from pcs.lib.file.instance import FileInstance
@@ -828,13 +830,18 @@ sys.stdout.buffer.write(conf.facade_to_raw(facade))
 """
 
 
-def knet_link_edit(ping: tuple[int, int] | None) -> str:
-    """Set link 0's knet ping options in this node's corosync.conf (None: back to corosync's defaults)."""
+def knet_link_edit(ping: tuple[int, int] | None, on_failure: str = "exit 1") -> str:
+    """Set link 0's knet ping options in this node's corosync.conf (None: back to corosync's defaults), replacing
+    the file whole (root's, 0644, as pcs writes it) only once the edit succeeded; else runs `on_failure`."""
     interval, timeout = (str(v) for v in ping) if ping else ("", "")
+    edited = f"{COROSYNC_CONF}.ha-lb"
     return (
-        f"/usr/bin/python3 - {COROSYNC_CONF} {shlex.quote(interval)} {shlex.quote(timeout)} "
-        f"> {COROSYNC_CONF}.ha-lb <<'PY'\n{_KNET_LINK_EDIT}PY\n"
-        f"chmod 0644 {COROSYNC_CONF}.ha-lb && mv -f {COROSYNC_CONF}.ha-lb {COROSYNC_CONF}\n"
+        # -I: nothing from the working directory on the module path.
+        f"if ! /usr/bin/python3 -I - {COROSYNC_CONF} {shlex.quote(interval)} {shlex.quote(timeout)} "
+        f"> {edited} <<'PY'\n{_KNET_LINK_EDIT}PY\n"
+        f"then rm -f {edited}; {on_failure}; fi\n"
+        f"chmod 0644 {edited}\n"
+        f"mv -f {edited} {COROSYNC_CONF}\n"
     )
 
 
@@ -858,7 +865,17 @@ def _totem_script(node: str, token_ms: int, stack: Sequence[str]) -> str:
         f'if [ "$have" = {token_ms} ] && [ "$coef" = 0 ] &&\n'
         f'  [ "$ping_interval" = {interval} ] && [ "$ping_timeout" = {timeout} ]; then exit 0; fi\n'
         + _membership_functions()
-        + "ready() { :; }\n"
+        # pcs sends the file to every node, none skipped: a node that missed it would run the old timing, and one
+        # that pcs cannot reach fails the change half sent.
+        + "ready() {  # every node listed online; else says who is not\n"
+        "  local o; waiting=''\n"
+        "  for o in $(listed_nodes); do\n"
+        '    if ! printf \'%s\\n\' "$states" | grep -q "^$o true "; then\n'
+        '      waiting="${waiting:+$waiting, }$o is not online"\n'
+        "    fi\n"
+        "  done\n"
+        '  [ -z "$waiting" ]\n'
+        "}\n"
         + _stale_function(stack)
         + _wait_for_the_mark(mark, "the totem timing cannot change")
         + f"trap {shlex.quote(f'drop_mark {mark}')} EXIT  # whatever happens next, even a lock never had\n"
@@ -866,16 +883,21 @@ def _totem_script(node: str, token_ms: int, stack: Sequence[str]) -> str:
         + knet_link_edit((interval, timeout))
         # Sends this node's corosync.conf, the link edit in it, to every node and reloads corosync there.
         + f"{q(pcs.totem_update(token_ms))}\n"
+        # Again: corosync 3.1.7 computes default ping timers on a reload from the token it ran with before (fixed in
+        # 3.1.10), so going back to the defaults takes a second reload; with the stack's values it changes nothing.
         + f"{q(pcs.corosync_reload())}\n"
     )
 
 
 def _totem_delete() -> str:
+    """Corosync's defaults back. Runs only when the cluster's identity changes, just before the old cluster is
+    destroyed whole, when some nodes may be gone already: a failure is reported, not fatal."""
+    left = 'echo "ha-lb: $ha_lb_step: corosync\'s timing left as it was (the cluster is going)" >&2'
     return (
         _lock_prelude()
         + f"if [ -f {COROSYNC_CONF} ]; then\n"
-        + knet_link_edit(None)
-        + f"{q(pcs.totem_update(None))}\n{q(pcs.corosync_reload())}\n"
+        + knet_link_edit(None, on_failure=f"{left}; exit 0")
+        + f"if ! {q(pcs.totem_update(None))} || ! {q(pcs.corosync_reload())}; then {left}; fi\n"
         + "fi\n"
     )
 

@@ -184,7 +184,7 @@ def scale_up_and_down(lab: ops.LabContext, tmp_path: Path) -> None:
 
 def corosync_timing(lab: ops.LabContext, node: str) -> tuple[str, ...]:
     keys = ("totem.token", "totem.interface.0.knet_ping_interval", "totem.interface.0.knet_ping_timeout")
-    ok, out = lab.on(node, "corosync-cmapctl -m runtime", timeout=15)
+    ok, out = lab.on(node, "corosync-cmapctl runtime.config.totem.", timeout=15)  # every key under the prefix
     assert ok, out
     values = dict(re.findall(r"^runtime\.config\.(\S+) \(\w+\) = (\S+)$", out, re.M))
     return tuple(values.get(k, "") for k in keys)

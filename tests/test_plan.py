@@ -535,6 +535,22 @@ def test_the_totem_step_changes_nothing_while_corosync_runs_its_timing(tmp_path:
     assert "knet_ping_interval: 250" in conf and "knet_ping_timeout: 1000" in conf and "name: lb3" in conf
 
 
+def test_the_totem_change_waits_for_every_node_online(tmp_path: Path) -> None:
+    """pcs sends corosync.conf to every node, none skipped: with one offline the change waits, naming it."""
+    step = plan_for(nodes=3, token_ms=400).get("cluster-totem")
+    fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": "false false"})
+    _cmap(fake, {})
+    done = run_in_cluster(fake, render_script(step, creating=True), wait_s=1)
+    assert done.returncode != 0 and calls(fake) == [] and "knet_ping" not in (fake / "corosync.conf").read_text()
+    assert "the totem timing cannot change: lb3 is not online" in done.stderr
+    # A node in standby is online: pcs reaches it.
+    fake = fake_cluster(tmp_path / "standby", ["lb1", "lb2"], {"lb1": ONLINE, "lb2": "true true"})
+    _cmap(fake, {})
+    done = run_in_cluster(fake, render_script(step, creating=True), wait_s=1)
+    assert done.returncode == 0, done.stderr
+    assert calls(fake)[0] == "cluster config update totem token=400 token_coefficient=0"
+
+
 def test_the_totem_delete_gives_corosync_its_defaults_back(tmp_path: Path) -> None:
     step = plan_for(nodes=3, token_ms=400).get("cluster-totem")
     fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE})
@@ -548,6 +564,10 @@ def test_the_totem_delete_gives_corosync_its_defaults_back(tmp_path: Path) -> No
     assert calls(fake) == ["cluster config update totem token= token_coefficient=", "cluster reload corosync"]
     conf = (fake / "corosync.conf").read_text()
     assert "knet_ping" not in conf and "interface" not in conf and "name: lb2" in conf
+    # The cluster is going (its identity changed): a node pcs cannot reach leaves the timing, and the delete passes.
+    (fake / "fail").write_text("cluster config update")
+    done = run_in_cluster(fake, render_script(step, step.delete))
+    assert done.returncode == 0 and "corosync's timing left as it was" in done.stderr
 
 
 def test_a_totem_mark_is_stale_only_when_its_node_is(tmp_path: Path) -> None:

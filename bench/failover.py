@@ -1,14 +1,16 @@
 """Failover benchmark on the lab: outage on a hard kill of the VIP's node, and on a planned switchover.
 
     sudo .venv/bin/python -m bench.failover [--nodes 2] [--fencing off] [--runs 5] [--switchovers 3] [--profiles ...]
+        [--image cloud|baked] [--cpu] [--journals DIR]
 
 For each Pacemaker setup it brings up a lab of `--nodes` nodes with the program (fencing off unless `--fencing on`:
 then each kill's outage includes the fence), then, run after run: probes the stats page
 on the VIP every 10 ms (timed by completion), SIGKILLs the container holding the VIP, waits for service from a
 survivor, and boots the dead node again. keepalived (Debian's, VRRP) runs on the same nodes with the same VIP as
 the baseline. Prints min/median/max per setup and the ratio to keepalived; writes bench/out/failover.json and a
-timeline PNG (`failover-<n>-nodes-fencing-<on|off>.json` for other runs). Figures, never assertions: the tests prove
-behaviour, this measures it.
+timeline PNG (`failover-<n>-nodes-fencing-<on|off>.json` for other runs). Each kill also says how often the
+survivor's ring re-formed in the 30 s before it (knet links dropping on a busy host). Figures, never assertions:
+the tests prove behaviour, this measures it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import sys
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import cpu
-from bench.journal import journal, phases
+from bench.journal import journal, phases, when
 from lab import operations as ops
 from lab.probe import outage_around
 
@@ -64,6 +67,9 @@ class Result:
     cpu_windows: list[dict[str, Any]] = field(default_factory=list)
     """With `--cpu`: each kill's CPU from the node logged lost to the VIP started: the nodes' share of the cores,
     corosync's and Pacemaker's (shares of one CPU), and how long Pacemaker on the DC and the VIP's new node waited."""
+    reformed_before: list[int] = field(default_factory=list)
+    """Each kill: new memberships the survivor logged in the 30 s before it (the ring re-forming with nobody lost:
+    knet links dropping on a busy host)."""
     steps: dict[str, float] = field(default_factory=dict)
     timelines: list[list[tuple[float, bool]]] = field(default_factory=list)
     """Every run's probes: (completion time relative to the kill, ok)."""
@@ -76,6 +82,13 @@ class Result:
         return (
             self.timelines[ranked[len(ranked) // 2]] if len(self.timelines) == len(self.outages) else self.timelines[0]
         )
+
+
+REFORMED_WINDOW_S = 30
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def figures(values: list[float]) -> str:
@@ -201,9 +214,11 @@ def kill_runs(
     after: Callable[[str], None],
     pacemaker: bool = True,
     cpu_watch: bool = False,
+    journals: Path | None = None,
 ) -> None:
     """Kill whichever node holds the VIP, `runs` times: outage and probes of each, then boot it again. `cpu_watch`:
-    account for the nodes' CPU from the node logged lost to the VIP started (Pacemaker only)."""
+    account for the nodes' CPU from the node logged lost to the VIP started (Pacemaker only). `journals`: keep the
+    survivor's and the DC's cluster journals of each kill there."""
     for i in range(runs):
         home = holder()
         assert home is not None, "no node holds the VIP"
@@ -230,7 +245,15 @@ def kill_runs(
             result.outages_every_50ms.append(coarse.seconds)
         result.timelines.append([(s.end - at, s.ok) for s in samples])
         survivor = ops.vip_node(ctx)
-        seen = phases(journal(ctx, survivor, at), home, at) if survivor and pacemaker else {}
+        lines = journal(ctx, survivor, at - REFORMED_WINDOW_S) if survivor and pacemaker else []
+        seen = phases(lines, home, at)
+        if lines:
+            stamps = [when(line) for line in lines if "A new membership" in line]
+            result.reformed_before.append(sum(1 for s in stamps if s is not None and s < at))
+        if journals is not None and survivor and pacemaker:
+            for node in sorted({survivor, *([dc] if dc and dc != home else [])}):
+                kept = lines if node == survivor else journal(ctx, node, at - REFORMED_WINDOW_S)
+                (journals / f"{slug(result.name)}-kill{i + 1}-{node}.log").write_text("\n".join(kept) + "\n")
         lost, started = seen.get("membership lost"), seen.get("VIP started")
         said = ""
         if lost is not None:
@@ -238,6 +261,8 @@ def kill_runs(
             result.killed_dc.append(dc == home)
             said = f" (node lost after {lost:.2f} s" + (f", VIP started after {started:.2f} s)" if started else ")")
             said += " (it was the DC)" if dc == home else ""
+        if result.reformed_before and lines:
+            said += f" (ring re-formed {result.reformed_before[-1]} times in the {REFORMED_WINDOW_S} s before)"
         print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s{said}", flush=True)
         used = watch.between(lost, started) if watch is not None and lost is not None and started else None
         if used is not None and watch is not None:
@@ -266,6 +291,7 @@ def pacemaker_runs(
     nodes: int = 2,
     image: str | None = None,
     cpu_watch: bool = False,
+    journals: Path | None = None,
 ) -> tuple[Result, ops.LabContext]:
     result = Result(name)
     stack = ops.lab_stack(work, "bench", nodes=nodes, cluster=cluster, image=image)
@@ -279,7 +305,9 @@ def pacemaker_runs(
         settle(ctx)
         if cpu_watch and result.token_ms is None:
             print("  --cpu: corosync's token could not be read, so no CPU windows", flush=True)
-        kill_runs(ctx, result, runs, lambda: ops.vip_node(ctx), lambda _: settle(ctx), cpu_watch=cpu_watch)
+        kill_runs(
+            ctx, result, runs, lambda: ops.vip_node(ctx), lambda _: settle(ctx), cpu_watch=cpu_watch, journals=journals
+        )
         for i in range(switchovers):
             home = ops.vip_node(ctx)
             other = next(n.name for n in ctx.settings.node_list if n.name != home)
@@ -433,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--cpu", action="store_true", help="each kill: the nodes' CPU from the node logged lost to the VIP started"
     )
+    p.add_argument("--journals", type=Path, help="keep each kill's journals (survivor, DC) in this folder")
     p.add_argument("--plot", type=Path, nargs="+", help="only redraw the timeline from saved failover.json files")
     a = p.parse_args(argv)
     signal.signal(signal.SIGTERM, stopped)  # by default SIGTERM ends the process before its `finally`
@@ -442,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {OUT / 'failover-timeline.png'}")
         return 0
     OUT.mkdir(exist_ok=True)
+    if a.journals is not None:
+        a.journals.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
     last_ctx = None
     with tempfile.TemporaryDirectory(prefix="ha-lb-bench-") as tmp:
@@ -452,7 +483,9 @@ def main(argv: list[str] | None = None) -> int:
                 keep = i == len(a.profiles) - 1
                 print(f"== {name}, {a.nodes} nodes, fencing {a.fencing}", flush=True)
                 cluster = {**PROFILES[name], "stonith": a.fencing == "on"}
-                result, ctx = pacemaker_runs(name, cluster, a.runs, a.switchovers, work, keep, a.nodes, a.image, a.cpu)
+                result, ctx = pacemaker_runs(
+                    name, cluster, a.runs, a.switchovers, work, keep, a.nodes, a.image, a.cpu, a.journals
+                )
                 results.append(result)
                 if keep:
                     last_ctx = ctx
@@ -483,6 +516,8 @@ def main(argv: list[str] | None = None) -> int:
             beyond += f"; the DC was killed in {sum(r.killed_dc)} of {len(r.killed_dc)}"
         if r.outages_every_50ms:
             beyond += f"; probed every 50 ms: {figures(r.outages_every_50ms)}"
+        if r.reformed_before:
+            beyond += f"; ring re-formed in the {REFORMED_WINDOW_S} s before a kill: {sorted(r.reformed_before)}"
         if r.cpu_windows:
             beyond += "; from lost to VIP started: " + cpu_summary(r.cpu_windows)
         print(f"  {r.name:32} {figures(r.outages)}{ratio}{beyond}")

@@ -1,5 +1,6 @@
 """The CPU accounting of the failover bench, no lab: fake cgroup trees, and the kill loop with the lab's calls faked."""
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -132,3 +133,53 @@ def test_one_reader_sees_each_new_figure_through_the_descriptors_it_opened(tmp_p
     assert (first.usage, first.waits) == ({("lab1", NODE): 1_000}, {("lab1", NODE): 10})
     assert (second.usage, second.waits) == ({("lab1", NODE): 5_000}, {("lab1", NODE): 30})
     assert reader.fds == {}
+
+
+def test_a_pacemaker_kill_counts_re_formations_before_it_and_keeps_the_journals(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The survivor's journal from 30 s before the kill: memberships logged before the kill count as the ring
+    re-forming with nobody lost; the survivor's and the DC's journals are kept, the dead node's is not asked for."""
+    at = time.time()
+
+    def line(offset: float, text: str) -> str:
+        return (
+            time.strftime("%b %d %H:%M:%S", time.localtime(at + offset)) + f".{int((at + offset) % 1 * 1e6):06d} {text}"
+        )
+
+    journals = {
+        "lab2": [
+            line(-20, "corosync[1]: [QUORUM] Sync members[3]: 1 2 3"),
+            line(-20, "corosync[1]: [TOTEM ] A new membership (1.10) was formed. Members"),
+            line(-5, "corosync[1]: [TOTEM ] A new membership (1.14) was formed. Members"),
+            line(0.9, "corosync[1]: [TOTEM ] A new membership (1.18) was formed. Members left: 1"),
+            line(0.95, "pacemaker-controld[2]: notice: Node lab1 state is now lost"),
+            line(1.1, "pacemaker-controld[2]: notice: Result of start operation for vip on lab2: ok"),
+        ],
+        "lab3": [line(1.0, "pacemaker-controld[2]: the DC's line")],
+    }
+    asked: list[str] = []
+
+    def journal(_ctx: object, node: str, since: float) -> list[str]:
+        asked.append(node)
+        assert since == at - failover.REFORMED_WINDOW_S
+        return journals[node]
+
+    def measure_outage(_ctx: object, act: Any) -> tuple[Outage, list[Sample], float]:
+        act()
+        return Outage(at, at + 1.2), [Sample(at - 0.01, at, True), Sample(at + 1.19, at + 1.2, True)], at
+
+    ctx: Any = SimpleNamespace(lab=SimpleNamespace(containers=SimpleNamespace(kill=lambda _node: None)))
+    monkeypatch.setattr(ops, "measure_outage", measure_outage)
+    monkeypatch.setattr(ops, "dc_node", lambda _ctx: "lab3")
+    monkeypatch.setattr(ops, "vip_node", lambda _ctx: "lab2")
+    monkeypatch.setattr(failover, "journal", journal)
+    monkeypatch.setattr(failover, "reboot_dead_nodes", lambda _ctx: None)
+    result = failover.Result("fast profile")
+    failover.kill_runs(ctx, result, 1, lambda: "lab1", lambda _node: None, journals=tmp_path)
+    assert result.reformed_before == [2]
+    assert result.detections == [0.95] and result.killed_dc == [False]
+    assert sorted(asked) == ["lab2", "lab3"]
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == ["fast-profile-kill1-lab2.log", "fast-profile-kill1-lab3.log"]
+    assert "the DC's line" in (tmp_path / "fast-profile-kill1-lab3.log").read_text()

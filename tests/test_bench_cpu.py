@@ -138,9 +138,10 @@ def test_one_reader_sees_each_new_figure_through_the_descriptors_it_opened(tmp_p
 def test_a_pacemaker_kill_counts_re_formations_before_it_and_keeps_the_journals(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The survivor's journal from 30 s before the kill: memberships logged before the kill count as the ring
-    re-forming with nobody lost; the survivor's and the DC's journals are kept, the dead node's is not asked for."""
-    at = time.time()
+    """The survivor's journal from 30 s before the kill: memberships logged after the cluster settled and before
+    the kill count as the ring re-forming with nobody lost (not the last kill's node rejoining, before it settled);
+    the survivor's and the DC's journals are kept, the dead node's is not asked for."""
+    at = time.time() + 8  # the cluster settled when kill_runs began, 8 s before the kill
 
     def line(offset: float, text: str) -> str:
         return (
@@ -150,7 +151,8 @@ def test_a_pacemaker_kill_counts_re_formations_before_it_and_keeps_the_journals(
     journals = {
         "lab2": [
             line(-20, "corosync[1]: [QUORUM] Sync members[3]: 1 2 3"),
-            line(-20, "corosync[1]: [TOTEM ] A new membership (1.10) was formed. Members"),
+            line(-20, "corosync[1]: [TOTEM ] A new membership (1.10) was formed. Members joined: 1"),
+            line(-6, "corosync[1]: [TOTEM ] A new membership (1.12) was formed. Members"),
             line(-5, "corosync[1]: [TOTEM ] A new membership (1.14) was formed. Members"),
             line(0.9, "corosync[1]: [TOTEM ] A new membership (1.18) was formed. Members left: 1"),
             line(0.95, "pacemaker-controld[2]: notice: Node lab1 state is now lost"),
@@ -162,7 +164,7 @@ def test_a_pacemaker_kill_counts_re_formations_before_it_and_keeps_the_journals(
 
     def journal(_ctx: object, node: str, since: float) -> list[str]:
         asked.append(node)
-        assert since == at - failover.REFORMED_WINDOW_S
+        assert since == at - failover.JOURNAL_BEFORE_S
         return journals[node]
 
     def measure_outage(_ctx: object, act: Any) -> tuple[Outage, list[Sample], float]:
@@ -177,7 +179,7 @@ def test_a_pacemaker_kill_counts_re_formations_before_it_and_keeps_the_journals(
     monkeypatch.setattr(failover, "reboot_dead_nodes", lambda _ctx: None)
     result = failover.Result("fast profile")
     failover.kill_runs(ctx, result, 1, lambda: "lab1", lambda _node: None, journals=tmp_path)
-    assert result.reformed_before == [2]
+    assert result.reformed_before == [2] and 7.5 <= result.settled_s[0] <= 8.5
     assert result.detections == [0.95] and result.killed_dc == [False]
     assert sorted(asked) == ["lab2", "lab3"]
     kept = sorted(p.name for p in tmp_path.iterdir())

@@ -9,7 +9,7 @@ on the VIP every 10 ms (timed by completion), SIGKILLs the container holding the
 survivor, and boots the dead node again. keepalived (Debian's, VRRP) runs on the same nodes with the same VIP as
 the baseline. Prints min/median/max per setup and the ratio to keepalived; writes bench/out/failover.json and a
 timeline PNG (`failover-<n>-nodes-fencing-<on|off>.json` for other runs). Each kill also says how often the
-survivor's ring re-formed while the cluster was settled before it (knet links dropping on a busy host).
+survivor's ring re-formed with nobody lost in the 30 s before it (knet links dropping on a busy host).
 Figures, never assertions: the tests prove behaviour, this measures it.
 """
 
@@ -68,11 +68,9 @@ class Result:
     """With `--cpu`: each kill's CPU from the node logged lost to the VIP started: the nodes' share of the cores,
     corosync's and Pacemaker's (shares of one CPU), and how long Pacemaker on the DC and the VIP's new node waited."""
     reformed_before: list[int] = field(default_factory=list)
-    """Each kill: new memberships the survivor logged between the cluster settling (every node online, the last
-    kill's node back) and the kill: the ring re-forming with nobody lost, as knet links dropping on a busy host
-    make it."""
-    settled_s: list[float] = field(default_factory=list)
-    """Each kill: how long the cluster had been settled before it (the window `reformed_before` counts in)."""
+    """Each kill: memberships the survivor logged in the 30 s before it with nobody joining or leaving (corosync
+    logs `... was formed. Members` and nothing after): the ring re-forming as knet links dropping on a busy host
+    make it, not the last kill's node coming back."""
     steps: dict[str, float] = field(default_factory=dict)
     timelines: list[list[tuple[float, bool]]] = field(default_factory=list)
     """Every run's probes: (completion time relative to the kill, ok)."""
@@ -88,7 +86,9 @@ class Result:
 
 
 JOURNAL_BEFORE_S = 30
-"""Each kill's journals start this long before it, or when the cluster settled if that was earlier."""
+"""Each kill's journals start this long before it."""
+# A re-formation with the same members: nobody joined, nobody left.
+SAME_MEMBERS = re.compile(r"A new membership \(\S+\) was formed\. Members\s*$")
 
 
 def slug(name: str) -> str:
@@ -224,7 +224,6 @@ def kill_runs(
     account for the nodes' CPU from the node logged lost to the VIP started (Pacemaker only). `journals`: keep the
     survivor's and the DC's cluster journals of each kill there."""
     for i in range(runs):
-        settled_at = time.time()  # the caller, then `after`, settled the cluster
         home = holder()
         assert home is not None, "no node holds the VIP"
         dc = ops.dc_node(ctx) if pacemaker else None
@@ -250,13 +249,12 @@ def kill_runs(
             result.outages_every_50ms.append(coarse.seconds)
         result.timelines.append([(s.end - at, s.ok) for s in samples])
         survivor = ops.vip_node(ctx)
-        since = min(settled_at, at - JOURNAL_BEFORE_S)
+        since = at - JOURNAL_BEFORE_S
         lines = journal(ctx, survivor, since) if survivor and pacemaker else []
         seen = phases(lines, home, at)
         if lines:
-            stamps = [when(line) for line in lines if "A new membership" in line]
-            result.reformed_before.append(sum(1 for s in stamps if s is not None and settled_at <= s < at))
-            result.settled_s.append(round(at - settled_at, 1))
+            stamps = [when(line) for line in lines if SAME_MEMBERS.search(line)]
+            result.reformed_before.append(sum(1 for s in stamps if s is not None and since <= s < at))
         if journals is not None and survivor and pacemaker:
             for node in sorted({survivor, *([dc] if dc and dc != home else [])}):
                 kept = lines if node == survivor else journal(ctx, node, since)
@@ -269,10 +267,7 @@ def kill_runs(
             said = f" (node lost after {lost:.2f} s" + (f", VIP started after {started:.2f} s)" if started else ")")
             said += " (it was the DC)" if dc == home else ""
         if result.reformed_before and lines:
-            said += (
-                f" (ring re-formed {result.reformed_before[-1]} times in the {result.settled_s[-1]:g} s it was "
-                "settled before)"
-            )
+            said += f" (ring re-formed {result.reformed_before[-1]} times, nobody lost, in the 30 s before)"
         print(f"  {result.name}: kill {i + 1}/{runs}: {outage.seconds:.2f} s{said}", flush=True)
         used = watch.between(lost, started) if watch is not None and lost is not None and started else None
         if used is not None and watch is not None:
@@ -528,8 +523,8 @@ def main(argv: list[str] | None = None) -> int:
             beyond += f"; probed every 50 ms: {figures(r.outages_every_50ms)}"
         if r.reformed_before:
             beyond += (
-                f"; ring re-formed {sum(r.reformed_before)} times in the {sum(r.settled_s):.0f} s the cluster was "
-                "settled before the kills"
+                f"; ring re-formed {sum(r.reformed_before)} times with nobody lost in the {JOURNAL_BEFORE_S} s "
+                "before each kill, all kills together"
             )
         if r.cpu_windows:
             beyond += "; from lost to VIP started: " + cpu_summary(r.cpu_windows)

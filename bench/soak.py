@@ -53,7 +53,8 @@ def knet_ping(ctx: ops.LabContext, node: str) -> str:
 
 def corosync_default_knet_ping(ctx: ops.LabContext, node: str, token_ms: int) -> None:
     """The totem step's delete, less the token: corosync.conf without knet ping options, sent and reloaded."""
-    script = f"set -euo pipefail\n{knet_link_edit(None)}{q(pcs.totem_update(token_ms))}\n{q(pcs.corosync_reload())}\n"
+    edit = knet_link_edit(None, "exit 1")
+    script = f"set -euo pipefail\n{edit}{q(pcs.totem_update(token_ms))}\n{q(pcs.corosync_reload())}\n"
     ok, out = ctx.on(node, f"bash -c {q([script])}", 60)
     if not ok:
         raise RuntimeError(f"{node}: taking knet's ping options out of {COROSYNC_CONF}: {out}")

@@ -830,18 +830,17 @@ sys.stdout.buffer.write(conf.facade_to_raw(facade))
 """
 
 
-def knet_link_edit(ping: tuple[int, int] | None, on_failure: str = "exit 1") -> str:
+def knet_link_edit(ping: tuple[int, int] | None, on_failure: str) -> str:
     """Set link 0's knet ping options in this node's corosync.conf (None: back to corosync's defaults), replacing
     the file whole (root's, 0644, as pcs writes it) only once the edit succeeded; else runs `on_failure`."""
     interval, timeout = (str(v) for v in ping) if ping else ("", "")
     edited = f"{COROSYNC_CONF}.ha-lb"
     return (
-        # -I: nothing from the working directory on the module path.
-        f"if ! /usr/bin/python3 -I - {COROSYNC_CONF} {shlex.quote(interval)} {shlex.quote(timeout)} "
-        f"> {edited} <<'PY'\n{_KNET_LINK_EDIT}PY\n"
+        # -I: nothing from the working directory on the module path. The program follows as a here-document.
+        f"if ! /usr/bin/python3 -I - {COROSYNC_CONF} {shlex.quote(interval)} {shlex.quote(timeout)} > {edited} "
+        f"<<'PY' || ! chmod 0644 {edited} || ! mv -f {edited} {COROSYNC_CONF}\n"
+        f"{_KNET_LINK_EDIT}PY\n"
         f"then rm -f {edited}; {on_failure}; fi\n"
-        f"chmod 0644 {edited}\n"
-        f"mv -f {edited} {COROSYNC_CONF}\n"
     )
 
 
@@ -880,7 +879,11 @@ def _totem_script(node: str, token_ms: int, stack: Sequence[str]) -> str:
         + _wait_for_the_mark(mark, "the totem timing cannot change")
         + f"trap {shlex.quote(f'drop_mark {mark}')} EXIT  # whatever happens next, even a lock never had\n"
         + _lock_prelude()
-        + knet_link_edit((interval, timeout))
+        + knet_link_edit(
+            (interval, timeout),
+            'echo "ha-lb: step $ha_lb_step on node $ha_lb_node: '
+            f"knet's ping could not be set in {COROSYNC_CONF}\" >&2; exit 1",
+        )
         # Sends this node's corosync.conf, the link edit in it, to every node and reloads corosync there.
         + f"{q(pcs.totem_update(token_ms))}\n"
         # Again: corosync 3.1.7 computes default ping timers on a reload from the token it ran with before (fixed in

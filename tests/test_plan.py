@@ -551,6 +551,18 @@ def test_the_totem_change_waits_for_every_node_online(tmp_path: Path) -> None:
     assert calls(fake)[0] == "cluster config update totem token=400 token_coefficient=0"
 
 
+def test_a_corosync_conf_pcs_cannot_parse_is_left_as_it_is(tmp_path: Path) -> None:
+    step = plan_for(nodes=3, token_ms=400).get("cluster-totem")
+    fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE})
+    _cmap(fake, {})
+    broken = (fake / "corosync.conf").read_text() + "totem {\n"  # no closing brace
+    (fake / "corosync.conf").write_text(broken)
+    done = run_in_cluster(fake, render_script(step, creating=True))
+    assert done.returncode != 0 and "knet's ping could not be set in" in done.stderr
+    assert calls(fake) == [] and (fake / "corosync.conf").read_text() == broken
+    assert sorted(p.name for p in fake.iterdir() if p.name.startswith("corosync.conf")) == ["corosync.conf"]
+
+
 def test_the_totem_delete_gives_corosync_its_defaults_back(tmp_path: Path) -> None:
     step = plan_for(nodes=3, token_ms=400).get("cluster-totem")
     fake = fake_cluster(tmp_path, ["lb1", "lb2", "lb3"], {"lb1": ONLINE, "lb2": ONLINE, "lb3": ONLINE})

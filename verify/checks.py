@@ -416,7 +416,7 @@ def check_link_edit(
     edited.write_text(conf.read_text())
 
     def edit(ping: tuple[int, int] | None) -> dict[str, object]:
-        done = runner(["bash", "-c", knet_link_edit(ping).replace(COROSYNC_CONF, str(edited))])
+        done = runner(["bash", "-c", knet_link_edit(ping, "exit 1").replace(COROSYNC_CONF, str(edited))])
         shown = runner(["pcs", "cluster", "config", "--corosync_conf", str(edited), "--output-format=json"])
         return json.loads(shown.stdout) if done.ok and shown.ok else {}
 

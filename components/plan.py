@@ -806,11 +806,11 @@ def _cib_seed_delete() -> str:
 
 def knet_ping_ms(token_ms: int) -> tuple[int, int]:
     """knet's ping (interval, timeout) on link 0. Corosync's default timeout is token / 2: 200 ms at a 400 ms token,
-    where a host busy for a moment marks links down, and each drop re-forms the ring (536 new memberships in 6 idle
-    minutes at 5 nodes; none in 2 minutes with 1000 ms). With one link the token alone declares a node dead (knet's
-    link-down only logs), so a longer link timeout does not slow detection; a link back takes 3 pongs to count
-    again, 0.75 s at a 250 ms interval. The interval is the stack's choice, a quarter of the timeout (corosync's is
-    half): a link survives 3 lost pongs."""
+    where a host busy for a moment marks links down, and each drop re-forms the ring (465 new-membership lines in 6
+    idle minutes at 5 nodes; none with 1000 ms). With one link the token alone declares a node dead (knet's
+    link-down only logs), so a longer link timeout does not slow detection; a link back counts again after a few
+    pongs, 0.5-0.75 s at a 250 ms interval. The interval is the stack's choice, a quarter of the timeout
+    (corosync's is half): a link survives 3 lost pongs."""
     timeout = max(1000, token_ms // 2)
     return timeout // 4, timeout
 

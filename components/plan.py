@@ -844,6 +844,21 @@ def knet_link_edit(ping: tuple[int, int] | None, on_failure: str) -> str:
     )
 
 
+# `ready` for a step after which pcs must reach every node (it skips none): every node corosync.conf lists online
+# (standby or not), else `waiting` says who is not. Reads `$states` (node_states) and `listed_nodes`.
+_EVERY_NODE_ONLINE = (
+    "ready() {\n"
+    "  local o; waiting=''\n"
+    "  for o in $(listed_nodes); do\n"
+    '    if ! printf \'%s\\n\' "$states" | grep -q "^$o true "; then\n'
+    '      waiting="${waiting:+$waiting, }$o is not online"\n'
+    "    fi\n"
+    "  done\n"
+    '  [ -z "$waiting" ]\n'
+    "}\n"
+)
+
+
 def _totem_script(node: str, token_ms: int, stack: Sequence[str]) -> str:
     """token_coefficient 0: the token is what the profile says at any size (corosync adds 650 ms per node past two);
     knet's ping on link 0 as `knet_ping_ms` says. Both are checked as corosync runs them: a new cluster's setup
@@ -866,15 +881,7 @@ def _totem_script(node: str, token_ms: int, stack: Sequence[str]) -> str:
         + _membership_functions()
         # pcs sends the file to every node, none skipped: a node that missed it would run the old timing, and one
         # that pcs cannot reach fails the change half sent.
-        + "ready() {  # every node listed online; else says who is not\n"
-        "  local o; waiting=''\n"
-        "  for o in $(listed_nodes); do\n"
-        '    if ! printf \'%s\\n\' "$states" | grep -q "^$o true "; then\n'
-        '      waiting="${waiting:+$waiting, }$o is not online"\n'
-        "    fi\n"
-        "  done\n"
-        '  [ -z "$waiting" ]\n'
-        "}\n"
+        + _EVERY_NODE_ONLINE
         + _stale_function(stack)
         + _wait_for_the_mark(mark, "the totem timing cannot change")
         + f"trap {shlex.quote(f'drop_mark {mark}')} EXIT  # whatever happens next, even a lock never had\n"
@@ -972,15 +979,7 @@ def _quorum_device_script(s: Settings, node: str, stack: Sequence[str]) -> str:
         + "  exit 0\n"
         + "fi\n"
         + _membership_functions()
-        + "ready() {  # every node listed online: pcs reaches each one\n"
-        "  local o; waiting=''\n"
-        "  for o in $(listed_nodes); do\n"
-        '    if ! printf \'%s\\n\' "$states" | grep -q "^$o true "; then\n'
-        '      waiting="${waiting:+$waiting, }$o is not online"\n'
-        "    fi\n"
-        "  done\n"
-        '  [ -z "$waiting" ]\n'
-        "}\n"
+        + _EVERY_NODE_ONLINE
         + _stale_function(stack)
         # Even a new timeout alone rewrites corosync.conf everywhere and restarts corosync-qdevice on every node:
         # only with every node online and no other node out.
